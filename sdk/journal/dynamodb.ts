@@ -1,0 +1,230 @@
+import {
+  BatchWriteItemCommand,
+  ConditionalCheckFailedException,
+  CreateTableCommand,
+  DescribeTableCommand,
+  DynamoDBClient,
+  GetItemCommand,
+  QueryCommand,
+  ResourceInUseException,
+  TransactionCanceledException,
+  TransactWriteItemsCommand,
+  UpdateItemCommand,
+  UpdateTimeToLiveCommand,
+  type AttributeValue,
+  type TransactWriteItem,
+  type WriteRequest,
+} from '@aws-sdk/client-dynamodb';
+import { marshall, unmarshall } from '@aws-sdk/util-dynamodb';
+import { JournalError, LeaseLostError } from '../server/errors.ts';
+import type { Fence, Journal, JournalWrite, LoadedRun, RequestSnapshot, RunRecord, StepRecord } from './journal.ts';
+
+export interface DynamoJournalOptions {
+  tableName: string;
+  /** Defaults to a client for the Lambda's region and credentials. */
+  client?: DynamoDBClient;
+}
+
+type Item = Record<string, AttributeValue>;
+
+// DynamoDB's own limits: BatchWriteItem takes 25 items, TransactWriteItems 100.
+const BATCH_LIMIT = 25;
+const TRANSACTION_LIMIT = 100;
+const UNPROCESSED_RETRIES = 6;
+
+/**
+ * The journal on one DynamoDB table (`pk`, `sk` strings; TTL on `ttl`):
+ * `RUN#<runId>` holds `RUN` (status, attempt, lease, response), `REQUEST` (the immutable request
+ * snapshot, kept apart so the often-rewritten RUN item stays small) and `STEP#<seq>#<id>` items.
+ */
+export class DynamoJournal implements Journal {
+  readonly tableName: string;
+  readonly client: DynamoDBClient;
+
+  constructor(options: DynamoJournalOptions) {
+    this.tableName = options.tableName;
+    this.client = options.client ?? new DynamoDBClient({});
+  }
+
+  async load(runId: string): Promise<LoadedRun | undefined> {
+    const items: Item[] = [];
+    let cursor: Item | undefined;
+    do {
+      const page = await this.client.send(
+        new QueryCommand({
+          TableName: this.tableName,
+          KeyConditionExpression: 'pk = :pk',
+          ExpressionAttributeValues: { ':pk': { S: pk(runId) } },
+          ConsistentRead: true,
+          ExclusiveStartKey: cursor,
+        }),
+      );
+      items.push(...(page.Items ?? []));
+      cursor = page.LastEvaluatedKey;
+    } while (cursor);
+    let run: RunRecord | undefined;
+    let request: RequestSnapshot | undefined;
+    const steps: StepRecord[] = [];
+    for (const item of items) {
+      const sk = item.sk?.S ?? '';
+      if (sk === 'RUN') run = toRun(item);
+      else if (sk === 'REQUEST') request = JSON.parse(item.request!.S!) as RequestSnapshot;
+      else if (sk.startsWith('STEP#')) steps.push(toStep(item));
+    }
+    if (!run || !request) return undefined;
+    steps.sort((a, b) => a.seq - b.seq);
+    return { run, request, steps };
+  }
+
+  async getRun(runId: string): Promise<RunRecord | undefined> {
+    const { Item } = await this.client.send(
+      new GetItemCommand({ TableName: this.tableName, Key: key(runId, 'RUN'), ConsistentRead: true }),
+    );
+    return Item ? toRun(Item) : undefined;
+  }
+
+  async write(items: JournalWrite[], fence?: Fence): Promise<void> {
+    if (items.length === 0) return;
+    if (fence) {
+      for (let i = 0; i < items.length; i += TRANSACTION_LIMIT - 1) {
+        await this.writeFenced(items.slice(i, i + TRANSACTION_LIMIT - 1), fence);
+      }
+      return;
+    }
+    const chunks: WriteRequest[][] = [];
+    for (let i = 0; i < items.length; i += BATCH_LIMIT) {
+      chunks.push(items.slice(i, i + BATCH_LIMIT).map((w) => ({ PutRequest: { Item: toItem(w) } })));
+    }
+    await Promise.all(chunks.map((chunk) => this.batchWrite(chunk)));
+  }
+
+  async acquireLease(runId: string, expectedAttempt: number, owner: string, until: number): Promise<RunRecord | undefined> {
+    const now = Date.now();
+    try {
+      const { Attributes } = await this.client.send(
+        new UpdateItemCommand({
+          TableName: this.tableName,
+          Key: key(runId, 'RUN'),
+          UpdateExpression: 'SET attempt = :next, leaseOwner = :owner, leaseExpiresAt = :until, updatedAt = :now REMOVE wakeAt',
+          ConditionExpression:
+            'attempt = :expected AND #status IN (:running, :sleeping, :waiting) AND (attribute_not_exists(leaseOwner) OR leaseExpiresAt < :nowMs)',
+          ExpressionAttributeNames: { '#status': 'status' },
+          ExpressionAttributeValues: marshall({
+            ':next': expectedAttempt + 1,
+            ':expected': expectedAttempt,
+            ':owner': owner,
+            ':until': until,
+            ':now': new Date(now).toISOString(),
+            ':nowMs': now,
+            ':running': 'running',
+            ':sleeping': 'sleeping',
+            ':waiting': 'waiting',
+          }),
+          ReturnValues: 'ALL_NEW',
+        }),
+      );
+      return Attributes ? toRun(Attributes) : undefined;
+    } catch (error) {
+      if (error instanceof ConditionalCheckFailedException) return undefined;
+      throw error;
+    }
+  }
+
+  /** Creates the table (on-demand, TTL on `ttl`) if it does not exist: for the dev server and tests; on AWS the construct owns it. */
+  async ensureTable(): Promise<void> {
+    try {
+      await this.client.send(
+        new CreateTableCommand({
+          TableName: this.tableName,
+          BillingMode: 'PAY_PER_REQUEST',
+          AttributeDefinitions: [
+            { AttributeName: 'pk', AttributeType: 'S' },
+            { AttributeName: 'sk', AttributeType: 'S' },
+          ],
+          KeySchema: [
+            { AttributeName: 'pk', KeyType: 'HASH' },
+            { AttributeName: 'sk', KeyType: 'RANGE' },
+          ],
+        }),
+      );
+      await this.client.send(
+        new UpdateTimeToLiveCommand({
+          TableName: this.tableName,
+          TimeToLiveSpecification: { AttributeName: 'ttl', Enabled: true },
+        }),
+      );
+    } catch (error) {
+      if (!(error instanceof ResourceInUseException)) throw error;
+    }
+    await this.client.send(new DescribeTableCommand({ TableName: this.tableName }));
+  }
+
+  private async batchWrite(requests: WriteRequest[]): Promise<void> {
+    let pending = requests;
+    for (let round = 0; pending.length > 0; round++) {
+      if (round > UNPROCESSED_RETRIES) {
+        throw new JournalError(`DynamoDB left ${pending.length} journal item(s) unprocessed in ${this.tableName} after ${UNPROCESSED_RETRIES} retries.`);
+      }
+      if (round > 0) await sleep(Math.min(1_000, 25 * 2 ** round));
+      const { UnprocessedItems } = await this.client.send(
+        new BatchWriteItemCommand({ RequestItems: { [this.tableName]: pending } }),
+      );
+      pending = UnprocessedItems?.[this.tableName] ?? [];
+    }
+  }
+
+  private async writeFenced(items: JournalWrite[], fence: Fence): Promise<void> {
+    const condition = {
+      ConditionExpression: 'leaseOwner = :owner',
+      ExpressionAttributeValues: { ':owner': { S: fence.owner } },
+    };
+    const runWrite = items.find((w) => w.type === 'run');
+    const transact: TransactWriteItem[] = items.map((w) =>
+      w === runWrite
+        ? { Put: { TableName: this.tableName, Item: toItem(w), ...condition } }
+        : { Put: { TableName: this.tableName, Item: toItem(w) } },
+    );
+    if (!runWrite) transact.push({ ConditionCheck: { TableName: this.tableName, Key: key(fence.runId, 'RUN'), ...condition } });
+    try {
+      await this.client.send(new TransactWriteItemsCommand({ TransactItems: transact }));
+    } catch (error) {
+      const lost =
+        error instanceof TransactionCanceledException &&
+        (error.CancellationReasons ?? []).some((reason) => reason.Code === 'ConditionalCheckFailed');
+      if (lost) throw new LeaseLostError(fence.runId);
+      throw error;
+    }
+  }
+}
+
+const pk = (runId: string): string => `RUN#${runId}`;
+const key = (runId: string, sk: string): Item => ({ pk: { S: pk(runId) }, sk: { S: sk } });
+const stepSk = (step: StepRecord): string => `STEP#${String(step.seq).padStart(6, '0')}#${step.id}`;
+
+function toItem(write: JournalWrite): Item {
+  switch (write.type) {
+    case 'run': {
+      const { response, ...run } = write.run;
+      return marshall(
+        { pk: pk(run.runId), sk: 'RUN', ...run, response: response && JSON.stringify(response) },
+        { removeUndefinedValues: true },
+      );
+    }
+    case 'request':
+      return marshall({ pk: pk(write.runId), sk: 'REQUEST', request: JSON.stringify(write.request), ttl: write.ttl });
+    case 'step':
+      return marshall({ pk: pk(write.runId), sk: stepSk(write.step), ...write.step, ttl: write.ttl }, { removeUndefinedValues: true });
+  }
+}
+
+function toRun(item: Item): RunRecord {
+  const { pk: _pk, sk: _sk, response, ...run } = unmarshall(item);
+  return { ...(run as RunRecord), response: typeof response === 'string' ? JSON.parse(response) : undefined };
+}
+
+function toStep(item: Item): StepRecord {
+  const { pk: _pk, sk: _sk, ttl: _ttl, ...step } = unmarshall(item);
+  return step as StepRecord;
+}
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));

@@ -1,0 +1,129 @@
+import type { SerializedError } from '../server/errors.ts';
+
+/** running: working or due to retry; sleeping / waiting: suspended on a sleep or an event. */
+export type RunStatus = 'running' | 'sleeping' | 'waiting' | 'completed' | 'failed';
+
+export const TERMINAL_STATUSES: readonly RunStatus[] = ['completed', 'failed'];
+
+/** An HTTP response as API Gateway's Lambda proxy integration takes it. */
+export interface HttpResponse {
+  statusCode: number;
+  headers?: Record<string, string>;
+  multiValueHeaders?: Record<string, string[]>;
+  cookies?: string[];
+  body?: string;
+  isBase64Encoded?: boolean;
+}
+
+/** What is kept of the request that started a run, so an attempt can rebuild the event exactly. */
+export interface RequestSnapshot {
+  /** API Gateway payload format: 2.0 (HTTP API) or 1.0 (REST API). */
+  format: '2.0' | '1.0';
+  method: string;
+  path: string;
+  /** The query string without `?`, as the client sent it. */
+  rawQuery: string;
+  /** Lower-case names; the endpoint's `redactHeaders` are left out. */
+  headers: Record<string, string>;
+  cookies?: string[];
+  body: string | null;
+  isBase64Encoded: boolean;
+  routeKey: string;
+  pathParameters?: Record<string, string>;
+  stageVariables?: Record<string, string>;
+  requestContext: Record<string, unknown>;
+}
+
+export interface RunRecord {
+  runId: string;
+  endpoint: string;
+  status: RunStatus;
+  /** The number of the latest attempt (invocation) of the run; also the fencing token of its lease. */
+  attempt: number;
+  createdAt: string;
+  updatedAt: string;
+  /** When a suspended run is due to resume. */
+  wakeAt?: string;
+  leaseOwner?: string;
+  /** Epoch ms after which another invocation may take the run over. */
+  leaseExpiresAt?: number;
+  response?: HttpResponse;
+  error?: SerializedError;
+  /** Epoch seconds: DynamoDB's TTL deletes the run's items some time after this. */
+  ttl: number;
+}
+
+export type StepStatus = 'completed' | 'retrying' | 'failed';
+
+export interface StepRecord {
+  /** The step id with its `:n` suffix when the id repeats. */
+  id: string;
+  /** Call order in the attempt that first journaled the step. */
+  seq: number;
+  status: StepStatus;
+  /** The result as JSON text (Dates tagged); absent when the step returned nothing. */
+  output?: string;
+  error?: SerializedError;
+  /** Attempts made so far, over all invocations. */
+  attempts: number;
+  /** Started while other steps of the run were in flight: its position may differ between attempts. */
+  concurrent?: boolean;
+  startedAt: string;
+  endedAt?: string;
+  retryAt?: string;
+}
+
+export interface LoadedRun {
+  run: RunRecord;
+  request: RequestSnapshot;
+  steps: StepRecord[];
+}
+
+export type JournalWrite =
+  | { type: 'run'; run: RunRecord }
+  | { type: 'request'; runId: string; request: RequestSnapshot; ttl: number }
+  | { type: 'step'; runId: string; step: StepRecord; ttl: number };
+
+/** Writes under a fence apply only while `owner` holds the run's lease, all or none. */
+export interface Fence {
+  runId: string;
+  owner: string;
+}
+
+export interface RunSummary {
+  runId: string;
+  endpoint: string;
+  status: RunStatus;
+  attempt: number;
+  createdAt: string;
+  updatedAt: string;
+}
+
+/**
+ * Where runs are kept. DynamoDB is the production adapter; every write path of the engine goes
+ * through `write`, so an adapter decides how to batch and fence.
+ */
+export interface Journal {
+  /** The run, its request and its steps (in call order): one read. */
+  load(runId: string): Promise<LoadedRun | undefined>;
+  /** The run item alone, strongly consistent: what the results route polls. */
+  getRun(runId: string): Promise<RunRecord | undefined>;
+  /** Stores the items. Without a fence, plain puts; with one, atomically and only while the lease is held (else `LeaseLostError`). */
+  write(items: JournalWrite[], fence?: Fence): Promise<void>;
+  /**
+   * Takes the lease of a run whose latest attempt is `expectedAttempt` and that nobody holds, and
+   * starts attempt `expectedAttempt + 1`. Undefined when the run moved on, ended or is held.
+   */
+  acquireLease(runId: string, expectedAttempt: number, owner: string, until: number): Promise<RunRecord | undefined>;
+}
+
+export function writeKey(write: JournalWrite): string {
+  switch (write.type) {
+    case 'run':
+      return `${write.run.runId}/RUN`;
+    case 'request':
+      return `${write.runId}/REQUEST`;
+    case 'step':
+      return `${write.runId}/STEP/${write.step.id}`;
+  }
+}

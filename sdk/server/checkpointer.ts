@@ -1,0 +1,80 @@
+import { writeKey, type Fence, type Journal, type JournalWrite } from '../journal/journal.ts';
+import { JournalError, LeaseLostError } from './errors.ts';
+
+const MAX_ATTEMPTS = 6;
+
+/**
+ * Journal writes off the critical path. `add` returns at once; the write goes out when the current
+ * macrotask ends, and while one request is in flight everything added meanwhile waits and then goes
+ * out as one batch, with newer versions of an item replacing older ones. So steps never wait for
+ * their checkpoint, parallel steps share a request, and `flush` (once, before the response) waits
+ * for at most about one round trip. Failed writes are retried with backoff and lose nothing.
+ */
+export class Checkpointer {
+  private readonly queue = new Map<string, JournalWrite>();
+  private inFlight: Promise<void> | undefined;
+  private scheduled = false;
+  private failure: Error | undefined;
+  private readonly journal: Journal;
+  private fence: Fence | undefined;
+
+  constructor(journal: Journal, fence?: Fence) {
+    this.journal = journal;
+    this.fence = fence;
+  }
+
+  add(write: JournalWrite): void {
+    this.queue.set(writeKey(write), write);
+    if (this.scheduled || this.inFlight) return;
+    this.scheduled = true;
+    setImmediate(() => {
+      this.scheduled = false;
+      this.pump();
+    });
+  }
+
+  /** Resolves when everything added so far is stored; rejects (JournalError, LeaseLostError) if it cannot be. */
+  async flush(): Promise<void> {
+    for (;;) {
+      if (this.failure) throw this.failure;
+      if (this.inFlight) {
+        await this.inFlight;
+        continue;
+      }
+      if (this.queue.size === 0) return;
+      this.pump();
+    }
+  }
+
+  private pump(): void {
+    if (this.inFlight || this.failure || this.queue.size === 0) return;
+    const batch = new Map(this.queue);
+    this.queue.clear();
+    this.inFlight = this.send(batch).finally(() => {
+      this.inFlight = undefined;
+      this.pump();
+    });
+  }
+
+  private async send(batch: Map<string, JournalWrite>): Promise<void> {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        await this.journal.write([...batch.values()], this.fence);
+        return;
+      } catch (error) {
+        if (error instanceof LeaseLostError) {
+          this.failure = error;
+          return;
+        }
+        if (attempt >= MAX_ATTEMPTS) {
+          this.failure = new JournalError(`Journal write failed ${attempt} times: ${(error as Error).message}`, { cause: error });
+          return;
+        }
+        await new Promise((resolve) => setTimeout(resolve, Math.min(2_000, 50 * 2 ** attempt)));
+        // What was queued meanwhile is newer: it replaces the failed items and goes in the same request.
+        for (const [key, write] of this.queue) batch.set(key, write);
+        this.queue.clear();
+      }
+    }
+  }
+}

@@ -1,0 +1,251 @@
+import type { Context } from 'aws-lambda';
+import { TERMINAL_STATUSES, type HttpResponse, type Journal } from '../journal/journal.ts';
+import { isResumeEvent, RESUME_EVENT_TYPE, type ResumeEvent, type Timer } from '../timers/timer.ts';
+import { toMs } from './duration.ts';
+import { LeaseLostError, serializeError } from './errors.ts';
+import {
+  apiBaseUrl,
+  failedRunResponse,
+  isHttpEvent,
+  json,
+  normalizeResponse,
+  rebuildEvent,
+  resultUrl,
+  RUN_ID_HEADER,
+  seeOther,
+  snapshotRequest,
+  withHeaders,
+  type HttpEvent,
+} from './http.ts';
+import { log } from './log.ts';
+import {
+  DEFAULT_REDACT_HEADERS,
+  DEFAULTS,
+  defaultJournal,
+  defaultTimer,
+  isDevMode,
+  resolveBackoff,
+  secretSource,
+  type DurableOptions,
+} from './options.ts';
+import { Run, SuspendSignal } from './run.ts';
+import { signToken } from './token.ts';
+import { ulid } from './ulid.ts';
+
+export interface Invocation {
+  run: Run;
+  /** The event the handler sees: the request itself, or on a resume the request rebuilt from the journal. */
+  event: HttpEvent;
+  resumed: boolean;
+}
+
+export type Begun = { invocation: Invocation } | { response: unknown };
+
+// A stored response must fit one DynamoDB item (400 KB) with the run's other fields.
+const MAX_STORED_RESPONSE_BYTES = 350_000;
+// Lambda may overrun getRemainingTimeInMillis slightly; a lease outlives the invocation by this much.
+const LEASE_GRACE_MS = 5_000;
+const UNKNOWN_REMAINING_MS = 15 * 60_000;
+
+/**
+ * The run lifecycle around one handler invocation, shared by the Middy middleware and
+ * `durableHandler`: begin (start or resume), then finish (a response) or fail (a throw).
+ */
+export class DurableEndpoint {
+  private readonly options: DurableOptions;
+  private readonly redact: ReadonlySet<string>;
+  private readonly secret: () => Promise<string>;
+  private readonly settings;
+
+  constructor(options: DurableOptions = {}) {
+    this.options = options;
+    this.redact = new Set([...DEFAULT_REDACT_HEADERS, ...(options.redactHeaders ?? []).map((h) => h.toLowerCase())]);
+    this.secret = secretSource(options.tokenSecret);
+    this.settings = {
+      retries: options.retries ?? DEFAULTS.retries,
+      backoff: resolveBackoff(DEFAULTS.backoff, options.backoff),
+      inlineDelayMax: options.inlineDelayMax === undefined ? DEFAULTS.inlineDelayMax : toMs(options.inlineDelayMax, 'inlineDelayMax'),
+      inlineBudget: options.inlineBudget === undefined ? DEFAULTS.inlineBudget : toMs(options.inlineBudget, 'inlineBudget'),
+      tokenTtl: options.tokenTtl === undefined ? DEFAULTS.tokenTtl : toMs(options.tokenTtl, 'tokenTtl'),
+      retention: options.retention === undefined ? DEFAULTS.retention : toMs(options.retention, 'retention'),
+    };
+    if (!Number.isInteger(this.settings.retries) || this.settings.retries < 0) {
+      throw new TypeError(`durable(): retries must be a whole number >= 0, got ${options.retries}.`);
+    }
+  }
+
+  private get journal(): Journal {
+    return this.options.journal ?? defaultJournal();
+  }
+
+  private get timer(): Timer {
+    return this.options.timer ?? defaultTimer();
+  }
+
+  async begin(event: unknown, context: Partial<Context> | undefined): Promise<Begun> {
+    if (isResumeEvent(event)) return this.resume(event, context);
+    if (!isHttpEvent(event)) {
+      throw new TypeError(
+        'durable(): expected an API Gateway proxy event (HTTP API payload 2.0 or REST payload 1.0) or a ' +
+          `${RESUME_EVENT_TYPE} event. Put durable() first in the Middy chain so it sees the event unchanged.`,
+      );
+    }
+    const request = snapshotRequest(event, this.redact);
+    const now = Date.now();
+    const owner = ulid(now);
+    const run = this.newRun(context, {
+      runId: ulid(now),
+      endpoint: this.options.name ?? request.routeKey,
+      attempt: 1,
+      createdAt: new Date(now).toISOString(),
+      request,
+      owner,
+      steps: [],
+    });
+    return { invocation: { run, event, resumed: false } };
+  }
+
+  async finish(invocation: Invocation, result: unknown): Promise<unknown> {
+    const { run } = invocation;
+    run.closed = true;
+    if (run.fatal) return this.fail(invocation, run.fatal);
+    if (run.suspension) return this.suspend(invocation);
+    if (!run.journalStarted) return result;
+    await run.settle();
+    let response = withHeaders(normalizeResponse(result), { [RUN_ID_HEADER]: run.runId });
+    let stored = response;
+    const size = Buffer.byteLength(JSON.stringify(response));
+    if (size > MAX_STORED_RESPONSE_BYTES) {
+      log('error', 'response too large to journal', { endpoint: run.endpoint, runId: run.runId, bytes: size });
+      stored = json(500, {
+        runId: run.runId,
+        status: 'completed',
+        error: { name: 'ResponseTooLarge', message: `The response (${size} bytes) was larger than the journal keeps (${MAX_STORED_RESPONSE_BYTES}).` },
+      }, { [RUN_ID_HEADER]: run.runId });
+      if (invocation.resumed) response = stored;
+    }
+    run.journalRun('completed', { response: stored });
+    await this.flush(invocation);
+    log('info', 'run completed', { endpoint: run.endpoint, runId: run.runId, attempt: run.attempt });
+    return response;
+  }
+
+  async fail(invocation: Invocation, error: unknown): Promise<unknown> {
+    const { run } = invocation;
+    run.closed = true;
+    if (error instanceof LeaseLostError) return this.lost(invocation, error);
+    if (!run.fatal && (run.suspension || error instanceof SuspendSignal)) return this.suspend(invocation);
+    const cause = run.fatal ?? error;
+    // A request that never reached a step is not a run: it fails exactly as the plain handler would.
+    if (!run.journalStarted) throw cause;
+    await run.settle();
+    const serialized = serializeError(cause);
+    const response = this.options.onFailure
+      ? withHeaders(normalizeResponse(await this.options.onFailure({ runId: run.runId, endpoint: run.endpoint, error: serialized })), {
+          [RUN_ID_HEADER]: run.runId,
+        })
+      : failedRunResponse(run.runId, serialized);
+    run.journalRun('failed', { error: serialized, response });
+    await this.flush(invocation);
+    log('warn', 'run failed', { endpoint: run.endpoint, runId: run.runId, attempt: run.attempt, error: serialized.name });
+    return response;
+  }
+
+  private async suspend(invocation: Invocation): Promise<unknown> {
+    const { run } = invocation;
+    await run.settle();
+    const { wakeAt, reason } = run.suspension!;
+    // Resolve the secret before committing, so a missing secret fails loudly and changes nothing.
+    const secret = invocation.resumed ? undefined : await this.secret();
+    run.journalRun('running', { wakeAt: new Date(wakeAt).toISOString() });
+    const stored = await this.flush(invocation);
+    if (!stored) return json(503, { runId: run.runId, status: 'error', error: { name: 'JournalError', message: 'The run could not be saved; try again.' } });
+    const resume: ResumeEvent = { type: RESUME_EVENT_TYPE, endpoint: run.endpoint, runId: run.runId, attempt: run.attempt, reason };
+    await this.timer.schedule(resume, new Date(wakeAt));
+    log('info', 'run suspended', { endpoint: run.endpoint, runId: run.runId, attempt: run.attempt, wakeAt: new Date(wakeAt).toISOString(), reason });
+    if (invocation.resumed) return json(202, { runId: run.runId, status: 'running' }, { [RUN_ID_HEADER]: run.runId });
+    const token = signToken(secret!, run.runId, new Date(Date.now() + this.settings.tokenTtl));
+    const url = resultUrl(this.options.resultsBaseUrl ?? apiBaseUrl(run.request), run.runId, token);
+    return seeOther(run.runId, url, Math.max(1, Math.ceil((wakeAt - Date.now()) / 1_000)));
+  }
+
+  /**
+   * Waits for the journal. On a resume nobody is listening, so a failure is thrown (the invocation
+   * fails and the platform retries it). On the first attempt the caller is waiting: false is returned.
+   */
+  private async flush(invocation: Invocation): Promise<boolean> {
+    try {
+      await invocation.run.flush();
+      return true;
+    } catch (error) {
+      if (invocation.resumed) throw error;
+      log('error', 'journal write failed', { endpoint: invocation.run.endpoint, runId: invocation.run.runId, error: (error as Error).message });
+      return false;
+    }
+  }
+
+  private lost(invocation: Invocation, error: LeaseLostError): unknown {
+    log('warn', 'lease lost; stopping', { endpoint: invocation.run.endpoint, runId: invocation.run.runId, error: error.message });
+    return json(409, { runId: invocation.run.runId, status: 'running' });
+  }
+
+  private async resume(event: ResumeEvent, context: Partial<Context> | undefined): Promise<Begun> {
+    const fields = { endpoint: event.endpoint, runId: event.runId, attempt: event.attempt };
+    const loaded = await this.journal.load(event.runId);
+    if (!loaded) {
+      log('warn', 'resume for an unknown run ignored', fields);
+      return { response: json(404, { runId: event.runId, status: 'unknown' }) };
+    }
+    if (TERMINAL_STATUSES.includes(loaded.run.status) || loaded.run.attempt !== event.attempt) {
+      log('info', 'duplicate resume ignored', { ...fields, status: loaded.run.status, current: loaded.run.attempt });
+      return { response: json(409, { runId: event.runId, status: loaded.run.status }) };
+    }
+    const owner = ulid();
+    const remaining = remainingMs(context);
+    const leased = await this.journal.acquireLease(event.runId, event.attempt, owner, Date.now() + remaining + LEASE_GRACE_MS);
+    if (!leased) {
+      log('info', 'resume lost the race for the run; ignored', fields);
+      return { response: json(409, { runId: event.runId, status: 'running' }) };
+    }
+    const run = this.newRun(context, {
+      runId: leased.runId,
+      endpoint: leased.endpoint,
+      attempt: leased.attempt,
+      createdAt: leased.createdAt,
+      request: loaded.request,
+      owner,
+      steps: loaded.steps,
+      fence: { runId: leased.runId, owner },
+    });
+    log('info', 'run resumed', { ...fields, attempt: leased.attempt });
+    return { invocation: { run, event: rebuildEvent(loaded.request), resumed: true } };
+  }
+
+  private newRun(
+    context: Partial<Context> | undefined,
+    fields: Pick<Run, 'runId' | 'endpoint' | 'attempt' | 'createdAt' | 'request'> & {
+      owner: string;
+      steps: ConstructorParameters<typeof Run>[0]['steps'];
+      fence?: { runId: string; owner: string };
+    },
+  ): Run {
+    return new Run({
+      ...fields,
+      journal: this.journal,
+      ttl: Math.floor((Date.parse(fields.createdAt) + this.settings.retention) / 1_000),
+      leaseExpiresAt: Date.now() + remainingMs(context) + LEASE_GRACE_MS,
+      retries: this.settings.retries,
+      backoff: this.settings.backoff,
+      inlineDelayMax: this.settings.inlineDelayMax,
+      inlineBudget: this.settings.inlineBudget,
+      remainingMs: () => remainingMs(context),
+      dev: isDevMode(),
+    });
+  }
+}
+
+function remainingMs(context: Partial<Context> | undefined): number {
+  return typeof context?.getRemainingTimeInMillis === 'function' ? context.getRemainingTimeInMillis() : UNKNOWN_REMAINING_MS;
+}
+
+export type { HttpResponse };

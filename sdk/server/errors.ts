@@ -1,0 +1,91 @@
+import { toMs } from './duration.ts';
+
+/**
+ * Thrown by a step to fail it at once: no retry, whatever retries are left.
+ * The handler sees it from `step.run`; if it does not catch it, the run fails.
+ */
+export class NonRetriableError extends Error {
+  constructor(message: string, options?: ErrorOptions) {
+    super(message, options);
+    this.name = 'NonRetriableError';
+  }
+}
+
+/**
+ * Thrown by a step to ask for the next attempt after `delay` (for example what a rate-limited API
+ * said in its own Retry-After), instead of the endpoint's exponential backoff.
+ */
+export class RetryAfterError extends Error {
+  readonly delayMs: number;
+  constructor(message: string, delay: number | string | Date, options?: ErrorOptions) {
+    super(message, options);
+    this.name = 'RetryAfterError';
+    this.delayMs = delay instanceof Date ? Math.max(0, delay.getTime() - Date.now()) : toMs(delay, 'RetryAfterError delay');
+  }
+}
+
+/** A step returned a value that cannot be journaled as JSON (plus Date). Never retried. */
+export class SerializationError extends NonRetriableError {
+  constructor(message: string) {
+    super(message);
+    this.name = 'SerializationError';
+  }
+}
+
+/** The steps called in this attempt differ from the journaled ones: the code changed between attempts. */
+export class NonDeterminismError extends NonRetriableError {
+  constructor(message: string) {
+    super(message);
+    this.name = 'NonDeterminismError';
+  }
+}
+
+/** `step` was used where no durable run is active. */
+export class DurableContextError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'DurableContextError';
+  }
+}
+
+/** Another invocation holds (or took over) the run: this one must stop without writing. */
+export class LeaseLostError extends Error {
+  constructor(runId: string) {
+    super(`Run ${runId} is held by another invocation; this one stops without writing.`);
+    this.name = 'LeaseLostError';
+  }
+}
+
+/** The journal could not be written after retries; nothing was reported as done that is not stored. */
+export class JournalError extends Error {
+  constructor(message: string, options?: ErrorOptions) {
+    super(message, options);
+    this.name = 'JournalError';
+  }
+}
+
+/** The error as it is journaled and shown to callers: no stack, no cause chain. */
+export interface SerializedError {
+  name: string;
+  message: string;
+}
+
+export function serializeError(error: unknown): SerializedError {
+  if (error instanceof Error) return { name: error.name, message: error.message };
+  return { name: 'Error', message: typeof error === 'string' ? error : safeString(error) };
+}
+
+/** Rebuilds a journaled error so a replayed step throws what it threw the first time. */
+export function deserializeError(error: SerializedError): Error {
+  const rebuilt = new NonRetriableError(error.message);
+  rebuilt.name = error.name;
+  return rebuilt;
+}
+
+function safeString(value: unknown): string {
+  try {
+    return JSON.stringify(value) ?? String(value);
+  } catch {
+    return String(value);
+  }
+}

@@ -1,0 +1,32 @@
+export { durable, durableHandler, type DurableMiddleware } from './middleware.ts';
+export { step } from './step.ts';
+export {
+  NonRetriableError,
+  RetryAfterError,
+  SerializationError,
+  NonDeterminismError,
+  DurableContextError,
+  LeaseLostError,
+  JournalError,
+  type SerializedError,
+} from './errors.ts';
+export { configureDurable, type DurableOptions, type StepOptions, type BackoffOptions, type FailureInfo } from './options.ts';
+export { createResultsHandler, type ResultsOptions } from './results.ts';
+export { signToken, verifyToken } from './token.ts';
+export { RUN_ID_HEADER, IDEMPOTENCY_KEY_HEADER, INJECT_FAILURE_HEADER } from './http.ts';
+export type { Duration } from './duration.ts';
+export { DynamoJournal, type DynamoJournalOptions } from '../journal/dynamodb.ts';
+export type {
+  Journal,
+  JournalWrite,
+  RunRecord,
+  StepRecord,
+  RunStatus,
+  StepStatus,
+  RequestSnapshot,
+  HttpResponse,
+  LoadedRun,
+  Fence,
+} from '../journal/journal.ts';
+export { LocalTimer, type LocalTimerOptions } from '../timers/local.ts';
+export { isResumeEvent, RESUME_EVENT_TYPE, type ResumeEvent, type ResumeReason, type Timer } from '../timers/timer.ts';

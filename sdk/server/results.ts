@@ -1,0 +1,86 @@
+import type { Context } from 'aws-lambda';
+import { TERMINAL_STATUSES, type HttpResponse, type Journal } from '../journal/journal.ts';
+import { apiBaseUrl, isHttpEvent, json, RUN_ID_HEADER, snapshotRequest, type HttpEvent } from './http.ts';
+import { defaultJournal, secretSource, type DurableOptions } from './options.ts';
+import { verifyToken } from './token.ts';
+import { ULID_PATTERN } from './ulid.ts';
+
+export interface ResultsOptions {
+  /** Default: `DynamoJournal` on `DURABLE_TABLE`. */
+  journal?: Journal;
+  /** The secret the endpoints sign result URLs with. Default: `DURABLE_TOKEN_SECRET`. */
+  tokenSecret?: DurableOptions['tokenSecret'];
+  /** Long-poll length when the query has no `wait`. Default 20 s. */
+  defaultWaitSeconds?: number;
+  /** Upper bound of `wait`: API Gateway cuts requests at 30 s. Default 25 s. */
+  maxWaitSeconds?: number;
+  /** First delay between polls of the journal while waiting; grows to 1 s. Default 100 ms. */
+  pollIntervalMs?: number;
+}
+
+const MAX_POLL_INTERVAL_MS = 1_000;
+const NO_REDACTION: ReadonlySet<string> = new Set();
+
+/**
+ * `GET /runs/{runId}?token=…[&wait=seconds]`: the stored response of a finished run, replayed
+ * verbatim; for a run still going, a long-poll and then a 303 to the same URL.
+ */
+export function createResultsHandler(options: ResultsOptions = {}): (event: unknown, context?: Partial<Context>) => Promise<HttpResponse> {
+  const secret = secretSource(options.tokenSecret);
+  const defaultWait = options.defaultWaitSeconds ?? 20;
+  const maxWait = options.maxWaitSeconds ?? 25;
+  const firstPoll = options.pollIntervalMs ?? 100;
+
+  return async (event, context) => {
+    if (!isHttpEvent(event)) return json(400, error('BadRequest', 'Expected an API Gateway request for GET /runs/{runId}.'));
+    const request = snapshotRequest(event as HttpEvent, NO_REDACTION);
+    const runId = event.pathParameters?.runId ?? /\/runs\/([^/]+)$/.exec(request.path)?.[1] ?? '';
+    const query = new URLSearchParams(request.rawQuery);
+    if (!ULID_PATTERN.test(runId)) return json(404, error('NotFound', `No run ${JSON.stringify(runId)}.`));
+
+    const check = verifyToken(await secret(), runId, query.get('token') ?? undefined);
+    if (!check.ok) {
+      const why = check.reason === 'expired' ? 'The result URL has expired.' : 'The result URL token is missing or not valid for this run.';
+      return json(401, error('Unauthorized', why), { 'www-authenticate': 'Bearer' });
+    }
+
+    const waitParam = query.get('wait');
+    const wait = waitParam === null ? defaultWait : Number(waitParam);
+    if (!Number.isFinite(wait) || wait < 0) return json(400, error('BadRequest', '`wait` must be a number of seconds >= 0.'));
+    const remaining = typeof context?.getRemainingTimeInMillis === 'function' ? context.getRemainingTimeInMillis() - 1_000 : Infinity;
+    const deadline = Date.now() + Math.min(Math.min(wait, maxWait) * 1_000, remaining);
+
+    const journal = options.journal ?? defaultJournal();
+    let interval = firstPoll;
+    for (;;) {
+      const run = await journal.getRun(runId);
+      if (!run) return json(404, error('NotFound', `No run ${runId}.`), { [RUN_ID_HEADER]: runId });
+      if (TERMINAL_STATUSES.includes(run.status) && run.response) return run.response;
+      const now = Date.now();
+      if (now >= deadline) {
+        const wakeIn = run.wakeAt ? Math.ceil((Date.parse(run.wakeAt) - now) / 1_000) : 1;
+        const self = `${apiBaseUrl(request)}${stripStage(request)}?${query.toString()}`;
+        return json(
+          303,
+          { runId, status: run.status, resultUrl: self },
+          { location: self, 'retry-after': String(Math.max(1, wakeIn)), [RUN_ID_HEADER]: runId },
+        );
+      }
+      await new Promise((resolve) => setTimeout(resolve, Math.min(interval, deadline - now)));
+      interval = Math.min(MAX_POLL_INTERVAL_MS, interval * 2);
+    }
+  };
+}
+
+/** The request path without the stage prefix that apiBaseUrl already adds. */
+function stripStage(request: ReturnType<typeof snapshotRequest>): string {
+  const stage = (request.requestContext as { stage?: string }).stage;
+  if (request.format === '2.0' && stage && stage !== '$default' && request.path.startsWith(`/${stage}/`)) {
+    return request.path.slice(stage.length + 1);
+  }
+  return request.path;
+}
+
+function error(name: string, message: string) {
+  return { error: { name, message } };
+}

@@ -1,0 +1,311 @@
+import type { Fence, Journal, RequestSnapshot, RunRecord, RunStatus, StepRecord } from '../journal/journal.ts';
+import type { ResumeReason } from '../timers/timer.ts';
+import { Checkpointer } from './checkpointer.ts';
+import { toMs } from './duration.ts';
+import {
+  deserializeError,
+  NonDeterminismError,
+  NonRetriableError,
+  RetryAfterError,
+  serializeError,
+  SerializationError,
+  DurableContextError,
+} from './errors.ts';
+import { INJECT_FAILURE_HEADER } from './http.ts';
+import { log } from './log.ts';
+import { backoffDelay, INLINE_SAFETY_MS, resolveBackoff, type ResolvedBackoff, type StepOptions } from './options.ts';
+import { deserialize, serialize } from './serialization.ts';
+
+/** Step results above this go nowhere: DynamoDB items stop at 400 KB, and the item needs room for its other fields. */
+export const MAX_STEP_OUTPUT_BYTES = 350_000;
+
+export interface RunInit {
+  runId: string;
+  endpoint: string;
+  attempt: number;
+  createdAt: string;
+  ttl: number;
+  request: RequestSnapshot;
+  journal: Journal;
+  owner: string;
+  leaseExpiresAt: number;
+  /** Present on resumes: every write is conditional on still holding the lease. */
+  fence?: Fence;
+  /** What earlier attempts journaled. */
+  steps: StepRecord[];
+  retries: number;
+  backoff: ResolvedBackoff;
+  inlineDelayMax: number;
+  inlineBudget: number;
+  remainingMs: () => number;
+  dev: boolean;
+}
+
+/**
+ * Unwinds the handler when a run must continue later. It is thrown from `step.run`; if a handler
+ * catches it, the run still suspends (the decision lives in the run, not in the exception).
+ */
+export class SuspendSignal extends Error {
+  constructor(runId: string, stepId: string) {
+    super(`Run ${runId} is suspending at step '${stepId}' to continue later; rethrow this if you catch errors around steps.`);
+    this.name = 'SuspendSignal';
+  }
+}
+
+interface InjectedFailure {
+  times: number;
+  retryAfterMs?: number;
+}
+
+/** One attempt of a run: memoizes journaled steps, executes new ones, retries, and decides to suspend. */
+export class Run {
+  readonly runId: string;
+  readonly endpoint: string;
+  readonly attempt: number;
+  readonly request: RequestSnapshot;
+  readonly createdAt: string;
+  closed = false;
+  /** Set when the run must continue later: the earliest wake-up any step asked for. */
+  suspension: { wakeAt: number; reason: ResumeReason } | undefined;
+  /** An error that fails the run whatever the handler does with it (non-determinism). */
+  fatal: Error | undefined;
+
+  private readonly init: RunInit;
+  private readonly checkpointer: Checkpointer;
+  private readonly journaled = new Map<string, StepRecord>();
+  private readonly journaledBySeq = new Map<number, StepRecord>();
+  private readonly called = new Set<string>();
+  private readonly idCounts = new Map<string, number>();
+  private readonly inFlight = new Set<Promise<unknown>>();
+  private readonly injected: Map<string, InjectedFailure>;
+  private calls = 0;
+  private inlineWaitedMs = 0;
+  private runItemWritten: boolean;
+
+  constructor(init: RunInit) {
+    this.init = init;
+    this.runId = init.runId;
+    this.endpoint = init.endpoint;
+    this.attempt = init.attempt;
+    this.request = init.request;
+    this.createdAt = init.createdAt;
+    this.checkpointer = new Checkpointer(init.journal, init.fence);
+    for (const step of init.steps) {
+      this.journaled.set(step.id, step);
+      this.journaledBySeq.set(step.seq, step);
+    }
+    this.runItemWritten = init.fence !== undefined;
+    this.injected = parseInjectedFailures(init.request.headers[INJECT_FAILURE_HEADER], init.dev, this.describe());
+  }
+
+  /** True once anything of this run is in the journal: a request that calls no step is not a run. */
+  get journalStarted(): boolean {
+    return this.runItemWritten;
+  }
+
+  step<T>(id: string, fn: () => T | Promise<T>, options?: StepOptions): Promise<Awaited<T>> {
+    if (this.closed) throw outsideError(id);
+    if (typeof id !== 'string' || id.length === 0 || id.length > 256) {
+      throw new TypeError(`${this.describe()}: step ids must be non-empty strings of at most 256 characters, got ${JSON.stringify(id)}.`);
+    }
+    if (typeof fn !== 'function') throw new TypeError(`${this.describe()}: step.run('${id}', fn) needs a function.`);
+    if (this.suspension) return Promise.reject(new SuspendSignal(this.runId, id));
+    const count = this.idCounts.get(id) ?? 0;
+    this.idCounts.set(id, count + 1);
+    const stepId = count === 0 ? id : `${id}:${count}`;
+    const seq = this.calls++;
+    const concurrent = this.inFlight.size > 0;
+    const record = this.journaled.get(stepId);
+    try {
+      this.checkOrder(stepId, seq, record);
+    } catch (error) {
+      this.fatal = error as Error;
+      return Promise.reject(error);
+    }
+    this.called.add(stepId);
+
+    let result: Promise<Awaited<T>>;
+    if (record?.status === 'completed') result = Promise.resolve(deserialize(record.output) as Awaited<T>);
+    else if (record?.status === 'failed') result = Promise.reject(deserializeError(record.error ?? { name: 'Error', message: 'failed' }));
+    else result = this.execute(stepId, record?.seq ?? seq, concurrent, record, fn, options);
+    // Registered before the caller's own `await`, so the step leaves the in-flight set before the
+    // handler continues: a step called next is then not taken for a concurrent one.
+    const settled: Promise<void> = result.then(
+      () => void this.inFlight.delete(settled),
+      () => void this.inFlight.delete(settled),
+    );
+    this.inFlight.add(settled);
+    return result;
+  }
+
+  /** Waits for steps still running (parallel siblings of a failed step finish and are journaled). */
+  async settle(): Promise<void> {
+    while (this.inFlight.size > 0) await Promise.all(this.inFlight);
+  }
+
+  /** Journals the run item (status, response...). Written with the pending steps in the next batch. */
+  journalRun(status: RunStatus, fields: Partial<RunRecord> = {}): void {
+    const live = status === 'running' && fields.wakeAt === undefined;
+    this.ensureRunItem();
+    this.checkpointer.add({
+      type: 'run',
+      run: {
+        runId: this.runId,
+        endpoint: this.endpoint,
+        status,
+        attempt: this.attempt,
+        createdAt: this.createdAt,
+        updatedAt: new Date().toISOString(),
+        ttl: this.init.ttl,
+        ...(live ? { leaseOwner: this.init.owner, leaseExpiresAt: this.init.leaseExpiresAt } : {}),
+        ...fields,
+      },
+    });
+  }
+
+  flush(): Promise<void> {
+    return this.checkpointer.flush();
+  }
+
+  describe(stepId?: string): string {
+    return `Run ${this.runId} of ${this.endpoint}${stepId === undefined ? '' : `, step '${stepId}'`}`;
+  }
+
+  private async execute<T>(
+    stepId: string,
+    seq: number,
+    concurrent: boolean,
+    prior: StepRecord | undefined,
+    fn: () => T | Promise<T>,
+    options: StepOptions | undefined,
+  ): Promise<Awaited<T>> {
+    const retries = options?.retries ?? this.init.retries;
+    const backoff = resolveBackoff(this.init.backoff, options?.backoff);
+    const base = { id: stepId, seq, startedAt: prior?.startedAt ?? new Date().toISOString(), ...(concurrent || prior?.concurrent ? { concurrent: true } : {}) };
+    let attempts = prior?.attempts ?? 0;
+    for (;;) {
+      attempts++;
+      let value: Awaited<T>;
+      try {
+        this.throwInjected(stepId, attempts);
+        value = await fn();
+      } catch (error) {
+        if (error instanceof SuspendSignal) throw error;
+        if (error instanceof NonRetriableError || attempts > retries) {
+          this.journalStep({ ...base, status: 'failed', attempts, error: serializeError(error), endedAt: new Date().toISOString() });
+          log('warn', 'step failed', { endpoint: this.endpoint, runId: this.runId, stepId, attempts, error: (error as Error)?.name });
+          throw error;
+        }
+        const delay = error instanceof RetryAfterError ? error.delayMs : backoffDelay(backoff, attempts);
+        if (!this.suspension && this.canWaitInline(delay)) {
+          this.inlineWaitedMs += delay;
+          log('info', 'step retrying inline', { endpoint: this.endpoint, runId: this.runId, stepId, attempts, delayMs: delay });
+          await new Promise((resolve) => setTimeout(resolve, delay));
+          continue;
+        }
+        const wakeAt = Date.now() + delay;
+        this.journalStep({ ...base, status: 'retrying', attempts, error: serializeError(error), retryAt: new Date(wakeAt).toISOString() });
+        this.suspend(wakeAt, 'retry');
+        log('info', 'step retrying later', { endpoint: this.endpoint, runId: this.runId, stepId, attempts, delayMs: delay });
+        throw new SuspendSignal(this.runId, stepId);
+      }
+      let output: string | undefined;
+      try {
+        output = serialize(value, () => this.describe(stepId));
+        if (output !== undefined && Buffer.byteLength(output) > MAX_STEP_OUTPUT_BYTES) {
+          throw new SerializationError(
+            `${this.describe(stepId)} returned ${Buffer.byteLength(output)} bytes of JSON; the journal keeps at most ${MAX_STEP_OUTPUT_BYTES}. ` +
+              'Store large data elsewhere (for example S3) and return a reference.',
+          );
+        }
+      } catch (error) {
+        this.journalStep({ ...base, status: 'failed', attempts, error: serializeError(error), endedAt: new Date().toISOString() });
+        throw error;
+      }
+      this.journalStep({ ...base, status: 'completed', attempts, output, endedAt: new Date().toISOString() });
+      // The journaled form is what a replay returns; returning it now keeps both paths identical.
+      return deserialize(output) as Awaited<T>;
+    }
+  }
+
+  private canWaitInline(delay: number): boolean {
+    return (
+      delay <= this.init.inlineDelayMax &&
+      this.inlineWaitedMs + delay <= this.init.inlineBudget &&
+      this.init.remainingMs() - delay > INLINE_SAFETY_MS
+    );
+  }
+
+  private suspend(wakeAt: number, reason: ResumeReason): void {
+    if (!this.suspension || wakeAt < this.suspension.wakeAt) this.suspension = { wakeAt, reason };
+  }
+
+  private journalStep(step: StepRecord): void {
+    this.ensureRunItem();
+    this.checkpointer.add({ type: 'step', runId: this.runId, step, ttl: this.init.ttl });
+  }
+
+  /** A fresh run reaches the journal with its first step: run item, request and step in one batch. */
+  private ensureRunItem(): void {
+    if (this.runItemWritten) return;
+    this.runItemWritten = true;
+    this.checkpointer.add({ type: 'request', runId: this.runId, request: this.request, ttl: this.init.ttl });
+    this.journalRun('running');
+  }
+
+  /**
+   * Steps that ran one after another must be called in the same order on every attempt; steps that
+   * were started while others were in flight may come back in another order (their timing differs).
+   */
+  private checkOrder(stepId: string, seq: number, record: StepRecord | undefined): void {
+    const fail = (detail: string): never => {
+      throw new NonDeterminismError(
+        `${this.describe(stepId)}: ${detail}. Steps must be called in the same order on every attempt of a run; ` +
+          'a deploy that reorders, renames or inserts steps must not change runs already in flight.',
+      );
+    };
+    if (record) {
+      if (record.seq !== seq && !record.concurrent) fail(`it was step #${record.seq + 1} when first run and is now step #${seq + 1}`);
+      return;
+    }
+    const there = this.journaledBySeq.get(seq);
+    if (there && !there.concurrent && !this.called.has(there.id)) fail(`step #${seq + 1} was '${there.id}' when first run`);
+  }
+
+  private throwInjected(stepId: string, attempts: number): void {
+    const injected = this.injected.get(stepId);
+    if (!injected || attempts > injected.times) return;
+    const message = `Injected failure ${attempts} of ${injected.times} (${INJECT_FAILURE_HEADER})`;
+    throw injected.retryAfterMs === undefined ? new Error(message) : new RetryAfterError(message, injected.retryAfterMs);
+  }
+}
+
+export function outsideError(stepId: string): DurableContextError {
+  return new DurableContextError(
+    `step '${stepId}' was called outside a durable handler. Wrap the handler with durable() (Middy) or durableHandler(), ` +
+      'and call step functions only while that handler runs (not after it returned).',
+  );
+}
+
+/** `<stepId>:<times>[:<retryAfter>]`, comma-separated; step ids may contain ':' themselves. */
+export function parseInjectedFailures(value: string | undefined, dev: boolean, where: string): Map<string, InjectedFailure> {
+  const injected = new Map<string, InjectedFailure>();
+  if (!value) return injected;
+  if (!dev) {
+    log('warn', `${INJECT_FAILURE_HEADER} ignored: fault injection works only under the dev server`, { where });
+    return injected;
+  }
+  for (const spec of value.split(',')) {
+    const parts = spec.trim().split(':');
+    let retryAfterMs: number | undefined;
+    if (parts.length >= 3 && /^\d+(\.\d+)?(ms|s|m|h|d)$/.test(parts[parts.length - 1]!)) retryAfterMs = toMs(parts.pop()!);
+    const times = Number(parts.pop());
+    const stepId = parts.join(':');
+    if (!stepId || !Number.isInteger(times) || times < 0) {
+      log('warn', `${INJECT_FAILURE_HEADER} ignored: expected <stepId>:<times>[:<retryAfter>]`, { where, spec });
+      continue;
+    }
+    injected.set(stepId, { times, retryAfterMs });
+  }
+  return injected;
+}
