@@ -50,7 +50,7 @@ export async function startDynamoLocal(options: { port?: number; persistDir?: st
     } catch (error) {
       if (child.exitCode !== null || Date.now() - started > 60_000) {
         child.kill();
-        throw new Error(`DynamoDB Local did not start on port ${port}: ${(error as Error).message}\n${output}`);
+        throw new Error(`DynamoDB Local did not start on port ${port}: ${(error as Error).message}\n${output}`, { cause: error });
       }
       await new Promise((resolve) => setTimeout(resolve, 150));
     }

@@ -167,7 +167,7 @@ describe('durable() when a step fails', () => {
   });
 
   it('goes asynchronous once the inline budget is spent', async () => {
-    const { wrap, timer } = await durableFixture({ backoff: { initial: 400, factor: 1 }, inlineBudget: 1_000 });
+    const { wrap, timer } = await durableFixture({ retries: 10, backoff: { initial: 400, factor: 1 }, inlineBudget: 1_000 });
     const handler = wrap(async () => {
       await step.run('down', () => {
         throw new Error('still down');
