@@ -24,14 +24,14 @@ describe('step result serialization', () => {
 
   it('round-trips JSON values and Dates, nested', () => {
     const value = { a: [1, 'two', null, true], at: new Date('2026-05-06T07:08:09.010Z'), deep: { when: [new Date(0)] } };
-    const back = deserialize(serialize(value, describeStep)) as typeof value;
+    const back = deserialize(serialize(value, describeStep).text) as typeof value;
     expect(back).toEqual(value);
     expect(back.at).toBeInstanceOf(Date);
     expect(back.deep.when[0]).toBeInstanceOf(Date);
   });
 
   it('stores a step that returns nothing as nothing', () => {
-    expect(serialize(undefined, describeStep)).toBeUndefined();
+    expect(serialize(undefined, describeStep)).toEqual({ text: undefined, exact: true });
     expect(deserialize(undefined)).toBeUndefined();
   });
 
@@ -46,6 +46,12 @@ describe('step result serialization', () => {
   ])('refuses %s, saying where it is', (_what, value, message) => {
     expect(() => serialize(value, describeStep)).toThrow(SerializationError);
     expect(() => serialize(value, describeStep)).toThrow(`step 's' returned ${message}`);
+  });
+
+  it('says when JSON would change the value (undefined properties, -0)', () => {
+    expect(serialize({ a: 1, at: new Date(0) }, describeStep).exact).toBe(true);
+    expect(serialize({ a: undefined }, describeStep).exact).toBe(false);
+    expect(serialize([-0], describeStep).exact).toBe(false);
   });
 
   it('refuses circular structures', () => {

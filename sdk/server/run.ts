@@ -210,8 +210,9 @@ export class Run {
         throw new SuspendSignal(this.runId, stepId);
       }
       let output: string | undefined;
+      let exact: boolean;
       try {
-        output = serialize(value, () => this.describe(stepId));
+        ({ text: output, exact } = serialize(value, () => this.describe(stepId)));
         if (output !== undefined && Buffer.byteLength(output) > MAX_STEP_OUTPUT_BYTES) {
           throw new SerializationError(
             `${this.describe(stepId)} returned ${Buffer.byteLength(output)} bytes of JSON; the journal keeps at most ${MAX_STEP_OUTPUT_BYTES}. ` +
@@ -223,8 +224,9 @@ export class Run {
         throw error;
       }
       this.journalStep({ ...base, status: 'completed', attempts, output, endedAt: new Date().toISOString() });
-      // The journaled form is what a replay returns; returning it now keeps both paths identical.
-      return deserialize(output) as Awaited<T>;
+      // A replay returns the journaled form; when JSON would change the value, return that form now
+      // too, so the first attempt and every replay see the same thing.
+      return (exact ? value : deserialize(output)) as Awaited<T>;
     }
   }
 

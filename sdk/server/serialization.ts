@@ -9,17 +9,36 @@ const DATE_TAG = '$date';
  * cannot encode (a BigInt, a cycle) is refused here, so a replay returns exactly what the step returned.
  * `undefined` at the top (a step that returns nothing) is stored as an absent value.
  */
-export function serialize(value: unknown, describe: () => string): string | undefined {
-  if (value === undefined) return undefined;
-  check(value, '', new Set(), describe);
-  return JSON.stringify(value, function (this: Record<string, unknown>, key, v) {
-    const original = this[key];
-    return original instanceof Date ? { [DATE_TAG]: original.toISOString() } : v;
-  });
+export function serialize(value: unknown, describe: () => string): Serialized {
+  if (value === undefined) return { text: undefined, exact: true };
+  const walk: Walk = { dates: false, lossy: false };
+  check(value, '', new Set(), describe, walk);
+  // A replacer makes JSON.stringify several times slower: use it only when the walk saw a Date.
+  const text = !walk.dates
+    ? JSON.stringify(value)
+    : JSON.stringify(value, function (this: Record<string, unknown>, key, v) {
+        const original = this[key];
+        return original instanceof Date ? { [DATE_TAG]: original.toISOString() } : v;
+      });
+  return { text, exact: !walk.lossy };
+}
+
+export interface Serialized {
+  /** The JSON text to journal; undefined for a step that returned nothing. */
+  text: string | undefined;
+  /** Parsing `text` gives a value equal to the original (no undefined properties, no -0). */
+  exact: boolean;
+}
+
+interface Walk {
+  dates: boolean;
+  lossy: boolean;
 }
 
 export function deserialize(text: string | undefined): unknown {
   if (text === undefined) return undefined;
+  // A reviver makes JSON.parse several times slower; most results hold no Date.
+  if (!text.includes(`"${DATE_TAG}"`)) return JSON.parse(text);
   return JSON.parse(text, (_key, v) => {
     if (v && typeof v === 'object' && !Array.isArray(v)) {
       const keys = Object.keys(v);
@@ -29,7 +48,8 @@ export function deserialize(text: string | undefined): unknown {
   });
 }
 
-function check(value: unknown, path: string, seen: Set<object>, describe: () => string): void {
+/** Throws on anything that is not JSON or a Date; notes Dates and what JSON would silently change. */
+function check(value: unknown, path: string, seen: Set<object>, describe: () => string, walk: Walk): void {
   const fail = (what: string): never => {
     throw new SerializationError(
       `${describe()} returned ${what} at ${path === '' ? 'the top level' : `'${path.slice(1)}'`}; ` +
@@ -42,36 +62,36 @@ function check(value: unknown, path: string, seen: Set<object>, describe: () => 
       return;
     case 'number':
       if (!Number.isFinite(value)) fail(String(value));
+      if (Object.is(value, -0)) walk.lossy = true;
       return;
     case 'undefined':
-      fail('undefined');
-      return;
+      return fail('undefined');
     case 'bigint':
-      fail('a BigInt');
-      return;
+      return fail('a BigInt');
     case 'function':
-      fail('a function');
-      return;
+      return fail('a function');
     case 'symbol':
-      fail('a symbol');
-      return;
+      return fail('a symbol');
   }
   if (value === null) return;
   const object = value as object;
   if (object instanceof Date) {
     if (Number.isNaN(object.getTime())) fail('an invalid Date');
+    walk.dates = true;
     return;
   }
   if (seen.has(object)) fail('a circular reference');
   seen.add(object);
   if (Array.isArray(object)) {
-    object.forEach((item, i) => check(item, `${path}.${i}`, seen, describe));
+    for (let i = 0; i < object.length; i++) check(object[i], `${path}.${i}`, seen, describe, walk);
   } else {
     const proto = Object.getPrototypeOf(object);
     if (proto !== Object.prototype && proto !== null) fail(`an instance of ${object.constructor?.name ?? 'a class'}`);
-    for (const [key, item] of Object.entries(object)) {
-      // JSON drops undefined properties; the replayed object reads the same, so allow them.
-      if (item !== undefined) check(item, `${path}.${key}`, seen, describe);
+    for (const key in object) {
+      const item = (object as Record<string, unknown>)[key];
+      // JSON drops undefined properties: allowed, but the replayed object lacks the key.
+      if (item === undefined) walk.lossy = true;
+      else check(item, `${path}.${key}`, seen, describe, walk);
     }
   }
   seen.delete(object);
