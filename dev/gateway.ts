@@ -1,0 +1,236 @@
+/**
+ * API Gateway emulation in Web standards: a `Request` becomes the Lambda proxy event API Gateway
+ * would send (HTTP API payload 2.0 or REST payload 1.0), and the handler's result becomes the
+ * `Response` API Gateway would answer, with the same 30 s integration timeout.
+ */
+import type { APIGatewayProxyEvent, APIGatewayProxyEventV2, Context } from 'aws-lambda';
+import { randomUUID } from 'node:crypto';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import { Readable } from 'node:stream';
+import type { HttpResponse } from '../sdk/journal/journal.ts';
+import { normalizeResponse } from '../sdk/server/http.ts';
+import { lambdaContext } from '../sdk/testing/index.ts';
+
+export type PayloadFormat = '2.0' | '1.0';
+
+export interface GatewayRoute {
+  /** `'POST /process'`, `'GET /runs/{runId}'`, `'ANY /files/{proxy+}'`. */
+  routeKey: string;
+  format: PayloadFormat;
+  /** The Lambda function's timeout; the context's remaining time counts down from it. */
+  timeoutMs?: number;
+  functionName?: string;
+  invoke: (event: unknown, context: Context) => Promise<unknown>;
+}
+
+/** HTTP API's integration timeout (not raisable); REST APIs default to 29 s. */
+export const GATEWAY_TIMEOUT_MS = { '2.0': 30_000, '1.0': 29_000 } as const;
+
+export interface Gateway {
+  fetch: (request: Request) => Promise<Response>;
+  routes: GatewayRoute[];
+}
+
+export function createGateway(routes: GatewayRoute[], options: { stage?: string; onTimeout?: (route: GatewayRoute) => void } = {}): Gateway {
+  const compiled = routes.map((route) => ({ route, ...compileRoute(route.routeKey) }));
+  return {
+    routes,
+    fetch: async (request) => {
+      const url = new URL(request.url);
+      const match = findRoute(compiled, request.method, url.pathname);
+      if (!match) return Response.json({ message: 'Not Found' }, { status: 404 });
+      const { route, pathParameters } = match;
+      const body = new Uint8Array(await request.arrayBuffer());
+      const event = route.format === '2.0' ? toHttpApiEvent(request, url, body, route.routeKey, pathParameters) : toRestEvent(request, url, body, route.routeKey, pathParameters, options.stage ?? 'local');
+      const context = lambdaContext({ timeoutMs: route.timeoutMs ?? 30_000, functionName: route.functionName });
+      let timer: NodeJS.Timeout | undefined;
+      const deadline = new Promise<'timeout'>((resolve) => (timer = setTimeout(() => resolve('timeout'), GATEWAY_TIMEOUT_MS[route.format])));
+      try {
+        const result = await Promise.race([route.invoke(event, context), deadline]);
+        if (result === 'timeout') {
+          options.onTimeout?.(route);
+          // What API Gateway answers when the integration does not respond in time.
+          return Response.json({ message: route.format === '2.0' ? 'Service Unavailable' : 'Endpoint request timed out' }, { status: route.format === '2.0' ? 503 : 504 });
+        }
+        return toResponse(result, route.format);
+      } catch (error) {
+        console.error(`${route.routeKey}: the handler threw:`, error);
+        // A Lambda that throws is a 502 at API Gateway, with no detail for the caller.
+        return Response.json({ message: 'Internal Server Error' }, { status: 502 });
+      } finally {
+        clearTimeout(timer);
+      }
+    },
+  };
+}
+
+function compileRoute(routeKey: string) {
+  const space = routeKey.indexOf(' ');
+  const method = routeKey.slice(0, space).toUpperCase();
+  const path = routeKey.slice(space + 1);
+  const names: string[] = [];
+  const pattern = path
+    .split('/')
+    .map((part) => {
+      const greedy = /^\{(\w+)\+\}$/.exec(part);
+      if (greedy) return names.push(greedy[1]!), '(.+)';
+      const param = /^\{(\w+)\}$/.exec(part);
+      if (param) return names.push(param[1]!), '([^/]+)';
+      return part.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+    })
+    .join('/');
+  return { method, regex: new RegExp(`^${pattern}$`), names, literal: !names.length };
+}
+
+function findRoute(compiled: (ReturnType<typeof compileRoute> & { route: GatewayRoute })[], method: string, pathname: string) {
+  // Literal routes win over parameterised ones, as in API Gateway.
+  const ordered = [...compiled].sort((a, b) => Number(b.literal) - Number(a.literal));
+  for (const candidate of ordered) {
+    if (candidate.method !== 'ANY' && candidate.method !== method) continue;
+    const match = candidate.regex.exec(pathname);
+    if (!match) continue;
+    const pathParameters = Object.fromEntries(candidate.names.map((name, i) => [name, decodeURIComponent(match[i + 1]!)]));
+    return { route: candidate.route, pathParameters };
+  }
+  return undefined;
+}
+
+const TEXTUAL = /^(text\/|application\/(json|xml|x-www-form-urlencoded|javascript|.*\+json|.*\+xml))/;
+
+function encodeBody(request: Request, body: Uint8Array): { body?: string; isBase64Encoded: boolean } {
+  if (body.length === 0) return { isBase64Encoded: false };
+  const type = request.headers.get('content-type') ?? '';
+  if (type === '' || TEXTUAL.test(type)) return { body: new TextDecoder().decode(body), isBase64Encoded: false };
+  return { body: Buffer.from(body).toString('base64'), isBase64Encoded: true };
+}
+
+function toHttpApiEvent(request: Request, url: URL, raw: Uint8Array, routeKey: string, pathParameters: Record<string, string>): APIGatewayProxyEventV2 {
+  const headers: Record<string, string> = {};
+  request.headers.forEach((value, name) => {
+    if (name !== 'cookie') headers[name] = value;
+  });
+  const cookies = request.headers.get('cookie')?.split(/;\s*/).filter(Boolean);
+  const query: Record<string, string> = {};
+  for (const [k, v] of url.searchParams) query[k] = k in query ? `${query[k]},${v}` : v;
+  const now = Date.now();
+  const { body, isBase64Encoded } = encodeBody(request, raw);
+  return {
+    version: '2.0',
+    routeKey,
+    rawPath: url.pathname,
+    rawQueryString: url.search.slice(1),
+    ...(cookies?.length ? { cookies } : {}),
+    headers,
+    ...(Object.keys(query).length ? { queryStringParameters: query } : {}),
+    ...(Object.keys(pathParameters).length ? { pathParameters } : {}),
+    requestContext: {
+      accountId: '000000000000',
+      apiId: 'local',
+      domainName: url.host,
+      domainPrefix: url.hostname.split('.')[0]!,
+      http: { method: request.method, path: url.pathname, protocol: 'HTTP/1.1', sourceIp: headers['x-forwarded-for'] ?? '127.0.0.1', userAgent: headers['user-agent'] ?? '' },
+      requestId: randomUUID(),
+      routeKey,
+      stage: '$default',
+      time: new Date(now).toUTCString(),
+      timeEpoch: now,
+    },
+    ...(body === undefined ? {} : { body }),
+    isBase64Encoded,
+  };
+}
+
+function toRestEvent(request: Request, url: URL, raw: Uint8Array, routeKey: string, pathParameters: Record<string, string>, stage: string): APIGatewayProxyEvent {
+  const headers: Record<string, string> = {};
+  const multiValueHeaders: Record<string, string[]> = {};
+  request.headers.forEach((value, name) => {
+    headers[name] = value;
+    multiValueHeaders[name] = value.split(/,\s*/);
+  });
+  const multi: Record<string, string[]> = {};
+  for (const [k, v] of url.searchParams) (multi[k] ??= []).push(v);
+  const hasQuery = Object.keys(multi).length > 0;
+  const resource = routeKey.slice(routeKey.indexOf(' ') + 1);
+  const { body, isBase64Encoded } = encodeBody(request, raw);
+  return {
+    resource,
+    path: url.pathname,
+    httpMethod: request.method,
+    headers,
+    multiValueHeaders,
+    queryStringParameters: hasQuery ? Object.fromEntries(Object.entries(multi).map(([k, v]) => [k, v[v.length - 1]!])) : null,
+    multiValueQueryStringParameters: hasQuery ? multi : null,
+    pathParameters: Object.keys(pathParameters).length ? pathParameters : null,
+    stageVariables: null,
+    requestContext: {
+      accountId: '000000000000',
+      apiId: 'local',
+      authorizer: null,
+      domainName: url.host,
+      httpMethod: request.method,
+      identity: { sourceIp: '127.0.0.1', userAgent: headers['user-agent'] ?? '' } as APIGatewayProxyEvent['requestContext']['identity'],
+      // Served without a stage prefix locally, so the result URLs stay on this origin's root.
+      path: url.pathname,
+      protocol: 'HTTP/1.1',
+      requestId: randomUUID(),
+      requestTimeEpoch: Date.now(),
+      resourceId: 'local',
+      resourcePath: resource,
+      stage,
+    },
+    body: body ?? null,
+    isBase64Encoded,
+  };
+}
+
+/** The handler's result as API Gateway turns it into an HTTP response. */
+export function toResponse(result: unknown, format: PayloadFormat): Response {
+  if (format === '1.0' && (typeof result !== 'object' || result === null || typeof (result as HttpResponse).statusCode !== 'number')) {
+    // REST APIs need an explicit proxy response; anything else is a 502 there.
+    return Response.json({ message: 'Internal server error' }, { status: 502 });
+  }
+  const response = normalizeResponse(result);
+  const headers = new Headers();
+  for (const [name, value] of Object.entries(response.headers ?? {})) headers.set(name, String(value));
+  for (const [name, values] of Object.entries(response.multiValueHeaders ?? {})) {
+    headers.delete(name);
+    for (const value of values) headers.append(name, String(value));
+  }
+  for (const cookie of response.cookies ?? []) headers.append('set-cookie', cookie);
+  const body = response.body === undefined || response.body === '' ? null : response.isBase64Encoded ? Buffer.from(response.body, 'base64') : response.body;
+  return new Response(response.statusCode === 204 || response.statusCode === 304 ? null : body, { status: response.statusCode, headers });
+}
+
+/** Serves a fetch handler on node:http (loopback by default). */
+export function serve(fetch: (request: Request) => Promise<Response>, options: { port: number; hostname?: string }): Promise<Server> {
+  const server = createServer(async (req: IncomingMessage, res: ServerResponse) => {
+    try {
+      const host = req.headers.host ?? `${options.hostname ?? '127.0.0.1'}:${options.port}`;
+      const method = req.method ?? 'GET';
+      const request = new Request(`http://${host}${req.url ?? '/'}`, {
+        method,
+        headers: Object.entries(req.headers).flatMap(([name, value]) => (Array.isArray(value) ? value.map((v) => [name, v]) : value === undefined ? [] : [[name, value]])) as [string, string][],
+        body: method === 'GET' || method === 'HEAD' ? undefined : (Readable.toWeb(req) as ReadableStream),
+        duplex: 'half',
+      } as RequestInit);
+      const response = await fetch(request);
+      const headers: Record<string, string | string[]> = {};
+      response.headers.forEach((value, name) => {
+        if (name !== 'set-cookie') headers[name] = value;
+      });
+      const cookies = response.headers.getSetCookie();
+      if (cookies.length) headers['set-cookie'] = cookies;
+      res.writeHead(response.status, headers);
+      if (response.body) for await (const chunk of response.body as unknown as AsyncIterable<Uint8Array>) res.write(chunk);
+      res.end();
+    } catch (error) {
+      console.error('dev server: request failed:', error);
+      if (!res.headersSent) res.writeHead(500, { 'content-type': 'application/json' });
+      res.end(JSON.stringify({ message: 'Internal Server Error' }));
+    }
+  });
+  return new Promise((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(options.port, options.hostname ?? '127.0.0.1', () => resolve(server));
+  });
+}
