@@ -34,13 +34,7 @@ export async function startDynamoLocal(options: { port?: number; persistDir?: st
   child.stderr?.on('data', (chunk) => (output += chunk));
   const exited = new Promise<number | null>((resolve) => child.once('exit', resolve));
   const endpoint = `http://127.0.0.1:${port}`;
-  const client = (opts: { maxAttempts?: number } = {}) =>
-    new DynamoDBClient({
-      endpoint,
-      region: 'local',
-      credentials: { accessKeyId: 'local', secretAccessKey: 'local' },
-      maxAttempts: opts.maxAttempts,
-    });
+  const client = (opts: { maxAttempts?: number } = {}) => localDynamoClient(endpoint, opts);
   const probe = client();
   const started = Date.now();
   for (;;) {
@@ -66,6 +60,16 @@ export async function startDynamoLocal(options: { port?: number; persistDir?: st
       }
     },
   };
+}
+
+/** A client for DynamoDB Local: fixed local credentials and region. */
+export function localDynamoClient(endpoint: string, options: { maxAttempts?: number } = {}): DynamoDBClient {
+  return new DynamoDBClient({
+    endpoint,
+    region: 'local',
+    credentials: { accessKeyId: 'local', secretAccessKey: 'local' },
+    maxAttempts: options.maxAttempts,
+  });
 }
 
 export function freePort(): Promise<number> {

@@ -6,6 +6,7 @@ import {
   DynamoDBClient,
   GetItemCommand,
   QueryCommand,
+  ScanCommand,
   ResourceInUseException,
   TransactionCanceledException,
   TransactWriteItemsCommand,
@@ -17,7 +18,7 @@ import {
 } from '@aws-sdk/client-dynamodb';
 import { marshall, unmarshall } from '@aws-sdk/util-dynamodb';
 import { JournalError, LeaseLostError } from '../server/errors.ts';
-import type { Fence, Journal, JournalWrite, LoadedRun, RequestSnapshot, RunRecord, StepRecord } from './journal.ts';
+import type { Fence, Journal, JournalWrite, LoadedRun, RequestSnapshot, RunFilter, RunRecord, StepRecord } from './journal.ts';
 
 export interface DynamoJournalOptions {
   tableName: string;
@@ -128,6 +129,74 @@ export class DynamoJournal implements Journal {
       if (error instanceof ConditionalCheckFailedException) return undefined;
       throw error;
     }
+  }
+
+  /** A Scan: fine for the dev server and occasional CLI use; it reads the whole table. */
+  async listRuns(filter: RunFilter = {}): Promise<RunRecord[]> {
+    const names: Record<string, string> = {};
+    const values: Record<string, unknown> = { ':run': 'RUN' };
+    const conditions = ['sk = :run'];
+    if (filter.status) {
+      conditions.push('#status = :status');
+      names['#status'] = 'status';
+      values[':status'] = filter.status;
+    }
+    if (filter.endpoint) {
+      conditions.push('endpoint = :endpoint');
+      values[':endpoint'] = filter.endpoint;
+    }
+    const runs: RunRecord[] = [];
+    let cursor: Item | undefined;
+    do {
+      const page = await this.client.send(
+        new ScanCommand({
+          TableName: this.tableName,
+          FilterExpression: conditions.join(' AND '),
+          ExpressionAttributeNames: filter.status ? names : undefined,
+          ExpressionAttributeValues: marshall(values),
+          ExclusiveStartKey: cursor,
+        }),
+      );
+      for (const item of page.Items ?? []) runs.push({ ...toRun(item), response: undefined });
+      cursor = page.LastEvaluatedKey;
+    } while (cursor);
+    // ULIDs sort by creation time.
+    runs.sort((a, b) => (a.runId < b.runId ? 1 : a.runId > b.runId ? -1 : 0));
+    return runs.slice(0, filter.limit ?? 100);
+  }
+
+  async reopen(runId: string): Promise<RunRecord | undefined> {
+    const loaded = await this.load(runId);
+    if (!loaded || loaded.run.status !== 'failed') return undefined;
+    const now = new Date().toISOString();
+    const run: RunRecord = { ...loaded.run, status: 'running', wakeAt: now, updatedAt: now, response: undefined, error: undefined };
+    delete run.leaseOwner;
+    delete run.leaseExpiresAt;
+    const retried = loaded.steps
+      .filter((step) => step.status === 'failed')
+      .map((step): JournalWrite => ({ type: 'step', runId, step: { ...step, status: 'retrying', attempts: 0, retryAt: now, endedAt: undefined }, ttl: run.ttl }));
+    try {
+      await this.client.send(
+        new TransactWriteItemsCommand({
+          TransactItems: [
+            {
+              Put: {
+                TableName: this.tableName,
+                Item: toItem({ type: 'run', run }),
+                ConditionExpression: '#status = :failed AND attempt = :attempt',
+                ExpressionAttributeNames: { '#status': 'status' },
+                ExpressionAttributeValues: marshall({ ':failed': 'failed', ':attempt': run.attempt }),
+              },
+            },
+            ...retried.slice(0, TRANSACTION_LIMIT - 1).map((w) => ({ Put: { TableName: this.tableName, Item: toItem(w) } })),
+          ],
+        }),
+      );
+    } catch (error) {
+      if (error instanceof TransactionCanceledException) return undefined;
+      throw error;
+    }
+    return run;
   }
 
   /** Creates the table (on-demand, TTL on `ttl`) if it does not exist: for the dev server and tests; on AWS the construct owns it. */

@@ -37,6 +37,8 @@ export interface RequestSnapshot {
 export interface RunRecord {
   runId: string;
   endpoint: string;
+  /** The Lambda function that runs the endpoint: where resumes and replays are delivered. */
+  functionName?: string;
   status: RunStatus;
   /** The number of the latest attempt (invocation) of the run; also the fencing token of its lease. */
   attempt: number;
@@ -90,13 +92,11 @@ export interface Fence {
   owner: string;
 }
 
-export interface RunSummary {
-  runId: string;
-  endpoint: string;
-  status: RunStatus;
-  attempt: number;
-  createdAt: string;
-  updatedAt: string;
+export interface RunFilter {
+  status?: RunStatus;
+  endpoint?: string;
+  /** At most this many, newest first. Default 100. */
+  limit?: number;
 }
 
 /**
@@ -115,6 +115,13 @@ export interface Journal {
    * starts attempt `expectedAttempt + 1`. Undefined when the run moved on, ended or is held.
    */
   acquireLease(runId: string, expectedAttempt: number, owner: string, until: number): Promise<RunRecord | undefined>;
+  /** Runs, newest first, without their responses: for the dashboard and the CLI. */
+  listRuns(filter?: RunFilter): Promise<RunRecord[]>;
+  /**
+   * Makes a failed run due again: its failed steps get a fresh set of retries, the rest stay
+   * memoized. Undefined unless the run is failed. The caller delivers the resume.
+   */
+  reopen(runId: string): Promise<RunRecord | undefined>;
 }
 
 export function writeKey(write: JournalWrite): string {

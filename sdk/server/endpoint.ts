@@ -96,6 +96,7 @@ export class DurableEndpoint {
     const run = this.newRun(context, {
       runId: ulid(now),
       endpoint: this.options.name ?? request.routeKey,
+      functionName: context?.functionName,
       attempt: 1,
       createdAt: new Date(now).toISOString(),
       request,
@@ -210,6 +211,7 @@ export class DurableEndpoint {
     const run = this.newRun(context, {
       runId: leased.runId,
       endpoint: leased.endpoint,
+      functionName: leased.functionName ?? context?.functionName,
       attempt: leased.attempt,
       createdAt: leased.createdAt,
       request: loaded.request,
@@ -224,6 +226,7 @@ export class DurableEndpoint {
   private newRun(
     context: Partial<Context> | undefined,
     fields: Pick<Run, 'runId' | 'endpoint' | 'attempt' | 'createdAt' | 'request'> & {
+      functionName: string | undefined;
       owner: string;
       steps: ConstructorParameters<typeof Run>[0]['steps'];
       fence?: { runId: string; owner: string };

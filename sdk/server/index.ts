@@ -12,6 +12,8 @@ export {
 } from './errors.ts';
 export { configureDurable, type DurableOptions, type StepOptions, type BackoffOptions, type FailureInfo } from './options.ts';
 export { createResultsHandler, type ResultsOptions } from './results.ts';
+export { replayRun } from './replay.ts';
+export { setLogSink, type LogSink, type LogFields, type Level } from './log.ts';
 export { signToken, verifyToken } from './token.ts';
 export { RUN_ID_HEADER, IDEMPOTENCY_KEY_HEADER, INJECT_FAILURE_HEADER } from './http.ts';
 export type { Duration } from './duration.ts';
@@ -27,6 +29,7 @@ export type {
   HttpResponse,
   LoadedRun,
   Fence,
+  RunFilter,
 } from '../journal/journal.ts';
 export { LocalTimer, type LocalTimerOptions } from '../timers/local.ts';
 export { isResumeEvent, RESUME_EVENT_TYPE, type ResumeEvent, type ResumeReason, type Timer } from '../timers/timer.ts';

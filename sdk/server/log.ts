@@ -2,7 +2,7 @@
  * One JSON line per event, for CloudWatch. Only ids, names and timings go in: never request
  * headers, bodies, step outputs or secrets.
  */
-type Level = 'debug' | 'info' | 'warn' | 'error';
+export type Level = 'debug' | 'info' | 'warn' | 'error';
 const ORDER: Record<Level, number> = { debug: 10, info: 20, warn: 30, error: 40 };
 
 export interface LogFields {
@@ -15,16 +15,18 @@ export interface LogFields {
 export type LogSink = (level: Level, message: string, fields: LogFields) => void;
 
 let sink: LogSink | undefined;
+// Read once: log() sits on the step path, and process.env lookups are not free.
+let threshold = ORDER[(process.env.DURABLE_LOG_LEVEL as Level | undefined) ?? 'warn'] ?? ORDER.warn;
 
-/** Sends the kit's log lines somewhere else (the dev server prints them readably). */
-export function setLogSink(next: LogSink | undefined): void {
+/** Sends the kit's log lines somewhere else (the dev server prints them readably), from `level` up. */
+export function setLogSink(next: LogSink | undefined, level: Level = 'debug'): void {
   sink = next;
+  threshold = next ? ORDER[level] : (ORDER[(process.env.DURABLE_LOG_LEVEL as Level | undefined) ?? 'warn'] ?? ORDER.warn);
 }
 
 export function log(level: Level, message: string, fields: LogFields = {}): void {
+  if (ORDER[level] < threshold) return;
   if (sink) return sink(level, message, fields);
-  const threshold = (process.env.DURABLE_LOG_LEVEL as Level | undefined) ?? 'warn';
-  if (ORDER[level] < (ORDER[threshold] ?? ORDER.warn)) return;
   const line = JSON.stringify({ level, source: 'durable-endpoints', message, ...fields });
   if (ORDER[level] >= ORDER.warn) console.error(line);
   else console.log(line);

@@ -22,6 +22,8 @@ export const MAX_STEP_OUTPUT_BYTES = 350_000;
 export interface RunInit {
   runId: string;
   endpoint: string;
+  /** The Lambda function that runs the endpoint: where resumes and replays are delivered. */
+  functionName?: string;
   attempt: number;
   createdAt: string;
   ttl: number;
@@ -152,6 +154,7 @@ export class Run {
       run: {
         runId: this.runId,
         endpoint: this.endpoint,
+        functionName: this.init.functionName,
         status,
         attempt: this.attempt,
         createdAt: this.createdAt,
@@ -186,6 +189,8 @@ export class Run {
     for (;;) {
       attempts++;
       let value: Awaited<T>;
+      const began = performance.now();
+      const fields = () => ({ endpoint: this.endpoint, runId: this.runId, stepId, attempts, durationMs: Math.round(performance.now() - began) });
       try {
         this.throwInjected(stepId, attempts);
         value = await fn();
@@ -193,20 +198,20 @@ export class Run {
         if (error instanceof SuspendSignal) throw error;
         if (error instanceof NonRetriableError || attempts > retries) {
           this.journalStep({ ...base, status: 'failed', attempts, error: serializeError(error), endedAt: new Date().toISOString() });
-          log('warn', 'step failed', { endpoint: this.endpoint, runId: this.runId, stepId, attempts, error: (error as Error)?.name });
+          log('warn', 'step failed', { ...fields(), error: `${(error as Error)?.name}: ${(error as Error)?.message}` });
           throw error;
         }
         const delay = error instanceof RetryAfterError ? error.delayMs : backoffDelay(backoff, attempts);
         if (!this.suspension && this.canWaitInline(delay)) {
           this.inlineWaitedMs += delay;
-          log('info', 'step retrying inline', { endpoint: this.endpoint, runId: this.runId, stepId, attempts, delayMs: delay });
+          log('info', 'step retrying inline', { ...fields(), delayMs: delay, error: (error as Error)?.message });
           await new Promise((resolve) => setTimeout(resolve, delay));
           continue;
         }
         const wakeAt = Date.now() + delay;
         this.journalStep({ ...base, status: 'retrying', attempts, error: serializeError(error), retryAt: new Date(wakeAt).toISOString() });
         this.suspend(wakeAt, 'retry');
-        log('info', 'step retrying later', { endpoint: this.endpoint, runId: this.runId, stepId, attempts, delayMs: delay });
+        log('info', 'step retrying later', { ...fields(), delayMs: delay, error: (error as Error)?.message });
         throw new SuspendSignal(this.runId, stepId);
       }
       let output: string | undefined;
@@ -224,6 +229,7 @@ export class Run {
         throw error;
       }
       this.journalStep({ ...base, status: 'completed', attempts, output, endedAt: new Date().toISOString() });
+      log('debug', 'step completed', fields());
       // A replay returns the journaled form; when JSON would change the value, return that form now
       // too, so the first attempt and every replay see the same thing.
       return (exact ? value : deserialize(output)) as Awaited<T>;

@@ -12,7 +12,7 @@ export interface ResumeEvent {
   reason: ResumeReason;
 }
 
-export type ResumeReason = 'retry' | 'sleep' | 'event' | 'handoff';
+export type ResumeReason = 'retry' | 'sleep' | 'event' | 'handoff' | 'replay';
 
 export const RESUME_EVENT_TYPE = 'durable-endpoints/resume';
 

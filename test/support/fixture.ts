@@ -1,4 +1,5 @@
-import { DynamoDBClient, ScanCommand } from '@aws-sdk/client-dynamodb';
+import { ScanCommand, type DynamoDBClient } from '@aws-sdk/client-dynamodb';
+import { localDynamoClient } from '../../dev/dynamodb-local.ts';
 import middy from '@middy/core';
 import { randomUUID } from 'node:crypto';
 import { inject } from 'vitest';
@@ -8,12 +9,7 @@ import { httpApiEvent, lambdaContext, ManualTimer } from '../../sdk/testing/inde
 export const TOKEN_SECRET = 'test-secret-for-result-urls-0123456789';
 
 export function localClient(options: { maxAttempts?: number } = {}): DynamoDBClient {
-  return new DynamoDBClient({
-    endpoint: inject('dynamoEndpoint'),
-    region: 'local',
-    credentials: { accessKeyId: 'local', secretAccessKey: 'local' },
-    maxAttempts: options.maxAttempts,
-  });
+  return localDynamoClient(inject('dynamoEndpoint'), options);
 }
 
 /** A journal on a fresh table of the test run's DynamoDB Local. */

@@ -1,0 +1,119 @@
+// The dev dashboard: runs from /_durable/api, refreshed every second. Plain DOM, no build step;
+// everything from the API is rendered as text, never as HTML.
+const $ = (id) => document.getElementById(id);
+const api = (path, init) => fetch(`/_durable/api${path}`, init).then((r) => r.json());
+let selected = decodeURIComponent(location.hash.replace(/^#\/runs\//, '')) || undefined;
+
+function el(tag, props = {}, ...children) {
+  const node = document.createElement(tag);
+  for (const [key, value] of Object.entries(props)) {
+    if (key === 'class') node.className = value;
+    else if (key.startsWith('data-')) node.setAttribute(key, value);
+    else node[key] = value;
+  }
+  for (const child of children) node.append(child instanceof Node ? child : document.createTextNode(String(child ?? '')));
+  return node;
+}
+
+const time = (iso) => (iso ? new Date(iso).toLocaleTimeString() : '');
+const ms = (from, to) => Math.max(0, Date.parse(to) - Date.parse(from));
+
+async function loadEndpoints() {
+  const { endpoints } = await api('/endpoints');
+  for (const { routeKey } of endpoints) $('endpoint-filter').append(el('option', { value: routeKey }, routeKey));
+}
+
+async function refreshRuns() {
+  const query = new URLSearchParams();
+  if ($('status-filter').value) query.set('status', $('status-filter').value);
+  if ($('endpoint-filter').value) query.set('endpoint', $('endpoint-filter').value);
+  const { runs } = await api(`/runs?${query}`);
+  $('no-runs').hidden = runs.length > 0;
+  $('run-rows').replaceChildren(
+    ...runs.map((run) => {
+      const row = el(
+        'tr',
+        { class: run.runId === selected ? 'selected' : '', 'data-run-id': run.runId, onclick: () => select(run.runId) },
+        el('td', {}, el('code', {}, run.runId)),
+        el('td', {}, run.endpoint),
+        el('td', { class: `status status-${run.status}` }, run.status),
+        el('td', {}, run.attempt),
+        el('td', {}, time(run.createdAt)),
+      );
+      return row;
+    }),
+  );
+}
+
+function select(runId) {
+  selected = runId;
+  location.hash = `#/runs/${runId}`;
+  void refresh();
+}
+
+async function refreshDetail() {
+  if (!selected) return;
+  const detail = await api(`/runs/${selected}`);
+  if (detail.error) return;
+  const { run, request, steps } = detail;
+  $('detail').hidden = false;
+  $('detail-title').replaceChildren(`${run.endpoint} · `, el('span', { class: `status status-${run.status}`, id: 'detail-status' }, run.status));
+  $('detail-meta').textContent = `run ${run.runId} · attempt ${run.attempt} · started ${time(run.createdAt)} · updated ${time(run.updatedAt)}${run.wakeAt ? ` · next attempt ${time(run.wakeAt)}` : ''}`;
+  $('detail-error').hidden = !run.error;
+  $('detail-error').textContent = run.error ? `${run.error.name}: ${run.error.message}` : '';
+  $('replay').hidden = run.status !== 'failed';
+  renderWaterfall(run, steps);
+  $('request').textContent = `${request.method} ${request.path}${request.rawQuery ? `?${request.rawQuery}` : ''}\n${Object.entries(request.headers).map(([k, v]) => `${k}: ${v}`).join('\n')}\n\n${request.body ?? ''}`;
+  $('response').textContent = run.response
+    ? `${run.response.statusCode}\n${Object.entries(run.response.headers ?? {}).map(([k, v]) => `${k}: ${v}`).join('\n')}\n\n${run.response.body ?? ''}`
+    : '(none yet)';
+}
+
+function renderWaterfall(run, steps) {
+  const start = Date.parse(run.createdAt);
+  const end = Math.max(Date.parse(run.updatedAt), ...steps.map((s) => Date.parse(s.endedAt ?? s.retryAt ?? s.startedAt)));
+  const span = Math.max(1, end - start);
+  $('waterfall').replaceChildren(
+    ...steps.map((step) => {
+      const from = Date.parse(step.startedAt) - start;
+      const to = Date.parse(step.endedAt ?? step.retryAt ?? step.startedAt) - start;
+      const bar = el('div', { class: `bar ${step.status}` });
+      bar.style.left = `${(100 * from) / span}%`;
+      bar.style.width = `${Math.max(0.3, (100 * (to - from)) / span)}%`;
+      const detail = step.status === 'completed' ? JSON.stringify(step.output) ?? 'no output' : step.error ? `${step.error.name}: ${step.error.message}` : '';
+      const info = `${step.status} · ${step.attempts} attempt${step.attempts === 1 ? '' : 's'}${step.endedAt ? ` · ${ms(step.startedAt, step.endedAt)} ms` : ''}${step.retryAt ? ` · next ${time(step.retryAt)}` : ''}\n${detail}`;
+      return el(
+        'div',
+        { class: 'step', role: 'listitem', 'data-step-id': step.id, 'data-attempts': String(step.attempts), 'data-status': step.status },
+        el('span', { class: 'step-name', title: step.id }, step.id),
+        el('div', { class: 'track' }, bar),
+        el('div', { class: 'step-info' }, info),
+      );
+    }),
+  );
+}
+
+async function refresh() {
+  try {
+    await Promise.all([refreshRuns(), refreshDetail()]);
+    $('live').textContent = '● live';
+  } catch {
+    $('live').textContent = '○ dev server unreachable';
+  }
+}
+
+$('replay').onclick = async () => {
+  $('replay').disabled = true;
+  await fetch(`/_durable/api/runs/${selected}/replay`, { method: 'POST' });
+  $('replay').disabled = false;
+  await refresh();
+};
+$('filters').onchange = () => void refresh();
+window.onhashchange = () => {
+  selected = decodeURIComponent(location.hash.replace(/^#\/runs\//, '')) || undefined;
+  void refresh();
+};
+
+await loadEndpoints();
+await refresh();
+setInterval(refresh, 1000);

@@ -1,0 +1,101 @@
+/**
+ * The handler worker, as the server sees it: invoke by function name, reload on code changes
+ * (a new worker takes new invocations; the old one finishes what it has, then stops).
+ */
+import { Worker } from 'node:worker_threads';
+import type { Level, LogFields, ResumeEvent } from '../sdk/server/index.ts';
+import type { DevEndpoint, FromWorker, WorkerConfig, WorkerError } from './protocol.ts';
+
+export interface RuntimeHooks {
+  schedule: (event: ResumeEvent, at: Date) => void;
+  log: (level: Level, message: string, fields: LogFields) => void;
+}
+
+interface Generation {
+  worker: Worker;
+  pending: Map<number, { resolve: (value: unknown) => void; reject: (error: Error) => void }>;
+}
+
+export class HandlerRuntime {
+  private current: Generation | undefined;
+  private nextId = 1;
+  private readonly config: WorkerConfig;
+  private readonly hooks: RuntimeHooks;
+
+  constructor(config: WorkerConfig, hooks: RuntimeHooks) {
+    this.config = config;
+    this.hooks = hooks;
+  }
+
+  get endpoints(): DevEndpoint[] {
+    return this.config.endpoints;
+  }
+
+  /** Starts a worker with the current code; the previous one (if any) drains and stops. */
+  async load(): Promise<void> {
+    const generation = await this.spawn();
+    const previous = this.current;
+    this.current = generation;
+    if (previous) void this.drain(previous);
+  }
+
+  invoke(functionName: string, event: unknown, timeoutMs: number): Promise<unknown> {
+    const generation = this.current;
+    if (!generation) return Promise.reject(new Error('The handler runtime is not loaded.'));
+    const id = this.nextId++;
+    return new Promise((resolve, reject) => {
+      generation.pending.set(id, { resolve, reject });
+      generation.worker.postMessage({ type: 'invoke', id, functionName, event, timeoutMs });
+    });
+  }
+
+  async close(): Promise<void> {
+    const generation = this.current;
+    this.current = undefined;
+    if (generation) await generation.worker.terminate();
+  }
+
+  private spawn(): Promise<Generation> {
+    const worker = new Worker(new URL('./worker.ts', import.meta.url), { workerData: this.config });
+    const generation: Generation = { worker, pending: new Map() };
+    return new Promise((resolve, reject) => {
+      worker.on('message', (message: FromWorker) => {
+        switch (message.type) {
+          case 'ready':
+            return resolve(generation);
+          case 'failed':
+            void worker.terminate();
+            return reject(errorFrom(message.error));
+          case 'schedule':
+            return this.hooks.schedule(message.event, new Date(message.at));
+          case 'log':
+            return this.hooks.log(message.level, message.message, message.fields);
+          case 'result': {
+            const waiter = generation.pending.get(message.id);
+            generation.pending.delete(message.id);
+            if (message.ok) waiter?.resolve(message.result);
+            else waiter?.reject(errorFrom(message.error));
+            return;
+          }
+        }
+      });
+      worker.on('error', (error) => {
+        for (const waiter of generation.pending.values()) waiter.reject(error);
+        generation.pending.clear();
+        reject(error);
+      });
+    });
+  }
+
+  private async drain(generation: Generation): Promise<void> {
+    while (generation.pending.size > 0) await new Promise((resolve) => setTimeout(resolve, 50));
+    await generation.worker.terminate();
+  }
+}
+
+function errorFrom(error: WorkerError): Error {
+  const rebuilt = new Error(error.message);
+  rebuilt.name = error.name;
+  if (error.stack) rebuilt.stack = error.stack;
+  return rebuilt;
+}

@@ -1,0 +1,246 @@
+/**
+ * `durable dev`: the endpoints of the CDK app, served locally as API Gateway would, with the
+ * results route, timers, DynamoDB Local and the dashboard at /_durable/.
+ */
+import { randomBytes } from 'node:crypto';
+import { watch, type FSWatcher } from 'node:fs';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
+import type { Server } from 'node:http';
+import { join, relative, resolve } from 'node:path';
+import { createResultsHandler, DynamoJournal, LocalTimer, replayRun, RUN_ID_HEADER, type Level, type LogFields, type ResumeEvent, type RunStatus } from '../sdk/server/index.ts';
+import { appFileFromCdkJson, discoverEndpoints } from './discover.ts';
+import { localDynamoClient, startDynamoLocal, type DynamoLocal } from './dynamodb-local.ts';
+import { createGateway, serve } from './gateway.ts';
+import type { DevEndpoint } from './protocol.ts';
+import { HandlerRuntime } from './runtime.ts';
+import { runDetail, runSummary } from './views.ts';
+
+export interface DevServerOptions {
+  /** The project: where cdk.json is and what is watched for changes. Default: the current directory. */
+  cwd?: string;
+  /** The CDK app file; default: the one cdk.json's "app" runs. */
+  app?: string;
+  /** Serve these instead of discovering them from the CDK app. */
+  endpoints?: DevEndpoint[];
+  /** Default: `PORT` or 3000; 0 picks a free port. */
+  port?: number;
+  hostname?: string;
+  /** Keep DynamoDB Local's data (and the result-URL secret) here across restarts. */
+  persistDir?: string;
+  /** Reload handlers when source files change. Default true. */
+  watch?: boolean;
+  /** Use this DynamoDB (Local) instead of starting one. */
+  dynamoEndpoint?: string;
+  tableName?: string;
+  /** Where readable log lines go. Default: stdout. */
+  log?: (line: string) => void;
+}
+
+export interface DevServer {
+  url: string;
+  port: number;
+  endpoints: DevEndpoint[];
+  journal: DynamoJournal;
+  close(): Promise<void>;
+}
+
+const DASHBOARD_DIR = new URL('./dashboard/', import.meta.url);
+const LIVE_STATUSES: RunStatus[] = ['running', 'sleeping', 'waiting'];
+
+export async function startDevServer(options: DevServerOptions = {}): Promise<DevServer> {
+  const cwd = resolve(options.cwd ?? process.cwd());
+  const print = options.log ?? ((line: string) => console.log(line));
+  // DynamoDB Local first: without Java there is nothing to serve, and that should say so at once.
+  let local: DynamoLocal | undefined;
+  if (!options.dynamoEndpoint) local = await startDynamoLocal({ persistDir: options.persistDir && (await ensureDir(resolve(cwd, options.persistDir))) });
+  let endpoints: DevEndpoint[];
+  try {
+    endpoints = options.endpoints ?? (await discoverEndpoints(options.app ? resolve(cwd, options.app) : appFileFromCdkJson(join(cwd, 'cdk.json'))));
+  } catch (error) {
+    await local?.stop();
+    throw error;
+  }
+  const dynamoEndpoint = options.dynamoEndpoint ?? local!.endpoint;
+  const tableName = options.tableName ?? 'durable-dev';
+  const journal = new DynamoJournal({ tableName, client: localDynamoClient(dynamoEndpoint) });
+  await journal.ensureTable();
+  const tokenSecret = await loadSecret(options.persistDir && resolve(cwd, options.persistDir));
+
+  const byName = new Map(endpoints.map((e) => [e.routeKey, e]));
+  const byFunction = new Map(endpoints.map((e) => [e.functionName, e]));
+  const timer = new LocalTimer({
+    invoke: async (event) => {
+      const endpoint = byName.get(event.endpoint) ?? byFunction.get((await journal.getRun(event.runId))?.functionName ?? '');
+      if (!endpoint) throw new Error(`No endpoint ${event.endpoint} is served to resume run ${event.runId}.`);
+      print(`↻ resume ${endpoint.routeKey} run ${event.runId} (${event.reason}, attempt ${event.attempt + 1})`);
+      return runtime.invoke(endpoint.functionName, event, endpoint.timeoutMs);
+    },
+    onError: (error, event) => print(`✗ resume of run ${event.runId} failed: ${(error as Error).message}`),
+  });
+  const runtime = new HandlerRuntime(
+    { endpoints, dynamoEndpoint, tableName, tokenSecret },
+    { schedule: (event: ResumeEvent, at: Date) => void timer.schedule(event, at), log: (level, message, fields) => print(formatLog(level, message, fields)) },
+  );
+  await runtime.load();
+
+  const results = createResultsHandler({ journal, tokenSecret });
+  const gateway = createGateway([
+    ...endpoints.map((e) => ({
+      routeKey: e.routeKey,
+      format: e.format,
+      timeoutMs: e.timeoutMs,
+      functionName: e.functionName,
+      invoke: (event: unknown) => runtime.invoke(e.functionName, event, e.timeoutMs),
+    })),
+    { routeKey: 'GET /runs/{runId}', format: '2.0', timeoutMs: 30_000, functionName: 'results', invoke: (event, context) => results(event, context) },
+  ], { onTimeout: (route) => print(`✗ ${route.routeKey} did not answer within API Gateway's integration timeout`) });
+
+  const api = createDashboardApi(journal, timer, endpoints);
+  const handle = async (request: Request): Promise<Response> => {
+    const started = performance.now();
+    const url = new URL(request.url);
+    const response = url.pathname === '/_durable' || url.pathname.startsWith('/_durable/') ? await api(request, url) : await gateway.fetch(request);
+    if (!url.pathname.startsWith('/_durable')) {
+      const runId = response.headers.get(RUN_ID_HEADER);
+      print(`${request.method} ${url.pathname} ${response.status} ${Math.round(performance.now() - started)}ms${runId ? ` run ${runId}` : ''}`);
+    }
+    return response;
+  };
+
+  const port = options.port ?? Number(process.env.PORT ?? 3000);
+  const server: Server = await serve(handle, { port, hostname: options.hostname });
+  const actualPort = (server.address() as { port: number }).port;
+  const url = `http://localhost:${actualPort}`;
+
+  await recoverTimers(journal, timer, print);
+  const watcher = options.watch === false ? undefined : watchSources(cwd, async (file) => {
+    try {
+      await runtime.load();
+      print(`⟳ ${relative(cwd, file)} changed: handlers reloaded`);
+    } catch (error) {
+      print(`✗ ${relative(cwd, file)} changed, but the handlers failed to load (still serving the previous code): ${(error as Error).message}`);
+    }
+  });
+
+  return {
+    url,
+    port: actualPort,
+    endpoints,
+    journal,
+    close: async () => {
+      watcher?.close();
+      timer.close();
+      await new Promise((done) => server.close(() => done(undefined)));
+      server.closeAllConnections();
+      await runtime.close();
+      journal.client.destroy();
+      await local?.stop();
+    },
+  };
+}
+
+/** Re-arms what was due when the server stopped: suspended runs, and runs whose attempt died with it. */
+async function recoverTimers(journal: DynamoJournal, timer: LocalTimer, print: (line: string) => void): Promise<void> {
+  const runs = (await journal.listRuns({ limit: 100_000 })).filter((run) => LIVE_STATUSES.includes(run.status));
+  for (const run of runs) {
+    const at = run.wakeAt ? new Date(run.wakeAt) : new Date(run.leaseExpiresAt ?? Date.now());
+    await timer.schedule({ type: 'durable-endpoints/resume', endpoint: run.endpoint, runId: run.runId, attempt: run.attempt, reason: run.wakeAt ? 'retry' : 'handoff' }, at);
+  }
+  if (runs.length > 0) print(`↻ re-armed timers of ${runs.length} unfinished run(s)`);
+}
+
+function createDashboardApi(journal: DynamoJournal, timer: LocalTimer, endpoints: DevEndpoint[]) {
+  return async (request: Request, url: URL): Promise<Response> => {
+    const path = url.pathname.replace(/\/+$/, '');
+    if (path === '/_durable' && !url.pathname.endsWith('/')) return Response.redirect(`${url.origin}/_durable/`, 301);
+    if (path === '/_durable/api/endpoints') return Response.json({ endpoints: endpoints.map(({ routeKey, format, functionName }) => ({ routeKey, format, functionName })) });
+    if (path === '/_durable/api/runs' && request.method === 'GET') {
+      const status = url.searchParams.get('status') as RunStatus | null;
+      const runs = await journal.listRuns({ status: status ?? undefined, endpoint: url.searchParams.get('endpoint') ?? undefined, limit: Number(url.searchParams.get('limit') ?? 100) });
+      return Response.json({ runs: runs.map(runSummary) });
+    }
+    const detail = /^\/_durable\/api\/runs\/([0-9A-Z]{26})(\/replay)?$/.exec(path);
+    if (detail) {
+      const runId = detail[1]!;
+      if (detail[2]) {
+        if (request.method !== 'POST') return Response.json({ error: 'Use POST to replay a run.' }, { status: 405 });
+        const replayed = await replayRun(journal, timer, runId);
+        if (!replayed) return Response.json({ error: `Run ${runId} is not failed (only failed runs can be replayed), or does not exist.` }, { status: 409 });
+        return Response.json({ runId, status: replayed.status }, { status: 202 });
+      }
+      const loaded = await journal.load(runId);
+      if (!loaded) return Response.json({ error: `No run ${runId}.` }, { status: 404 });
+      return Response.json(runDetail(loaded));
+    }
+    if (path.startsWith('/_durable/api/')) return Response.json({ error: 'Not found' }, { status: 404 });
+    return staticFile(path === '/_durable' ? 'index.html' : path.slice('/_durable/'.length));
+  };
+}
+
+const CONTENT_TYPES: Record<string, string> = { html: 'text/html; charset=utf-8', js: 'text/javascript; charset=utf-8', css: 'text/css; charset=utf-8' };
+
+async function staticFile(name: string): Promise<Response> {
+  if (!/^[\w.-]+$/.test(name)) return new Response('Not found', { status: 404 });
+  try {
+    const body = await readFile(new URL(name, DASHBOARD_DIR));
+    return new Response(body, { headers: { 'content-type': CONTENT_TYPES[name.split('.').pop()!] ?? 'application/octet-stream', 'cache-control': 'no-store' } });
+  } catch {
+    return new Response('Not found', { status: 404 });
+  }
+}
+
+const IGNORED = /(^|\/)(node_modules|\.git|\.durable|dist|cdk\.out|coverage)(\/|$)/;
+
+function watchSources(cwd: string, onChange: (file: string) => Promise<void>): FSWatcher {
+  let timer: NodeJS.Timeout | undefined;
+  let last = '';
+  return watch(cwd, { recursive: true }, (_event, file) => {
+    if (!file || IGNORED.test(file) || !/\.(ts|mts|js|mjs|json)$/.test(file)) return;
+    last = join(cwd, file);
+    clearTimeout(timer);
+    // Editors write a file in several steps: reload once they are done.
+    timer = setTimeout(() => void onChange(last), 150);
+  });
+}
+
+async function ensureDir(dir: string): Promise<string> {
+  await mkdir(dir, { recursive: true });
+  return dir;
+}
+
+/** Random per run, or kept in the persist folder so result URLs survive a restart. */
+async function loadSecret(persistDir: string | undefined): Promise<string> {
+  if (!persistDir) return randomBytes(32).toString('hex');
+  const file = join(await ensureDir(persistDir), 'token-secret');
+  try {
+    return (await readFile(file, 'utf8')).trim();
+  } catch {
+    const secret = randomBytes(32).toString('hex');
+    await writeFile(file, secret, { mode: 0o600 });
+    return secret;
+  }
+}
+
+const ICONS: Record<string, string> = {
+  'step completed': '✓',
+  'step retrying inline': '↻',
+  'step retrying later': '⏸',
+  'step failed': '✗',
+  'run suspended': '⏸',
+  'run completed': '✓',
+  'run failed': '✗',
+};
+
+/** One readable line per kit event: `  ✓ step enrich-data 16ms (run 01J…)`. */
+export function formatLog(level: Level, message: string, fields: LogFields): string {
+  const { runId, stepId, durationMs, attempts, delayMs, error } = fields as Record<string, string | number | undefined>;
+  const icon = ICONS[message] ?? (level === 'error' || level === 'warn' ? '!' : '·');
+  const parts = [`  ${icon}`, stepId !== undefined ? `step ${stepId}` : message.replace(/^run /, 'run ')];
+  if (stepId !== undefined && message !== 'step completed') parts.push(message.replace(/^step /, ''));
+  if (durationMs !== undefined) parts.push(`${durationMs}ms`);
+  if (attempts !== undefined && Number(attempts) > 1) parts.push(`attempt ${attempts}`);
+  if (delayMs !== undefined) parts.push(`next in ${Number(delayMs) >= 1000 ? `${(Number(delayMs) / 1000).toFixed(1)}s` : `${delayMs}ms`}`);
+  if (error !== undefined) parts.push(`(${error})`);
+  if (runId !== undefined) parts.push(`run ${runId}`);
+  return parts.join(' ');
+}

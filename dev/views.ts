@@ -1,0 +1,20 @@
+/** What the dashboard API and the CLI show of a run: no lease internals, step outputs as JSON. */
+import type { LoadedRun, RunRecord } from '../sdk/journal/journal.ts';
+import { deserialize } from '../sdk/server/serialization.ts';
+
+export function runSummary(run: RunRecord) {
+  const { runId, endpoint, status, attempt, createdAt, updatedAt, wakeAt, error } = run;
+  return { runId, endpoint, status, attempt, createdAt, updatedAt, wakeAt, error };
+}
+
+export function runDetail({ run, request, steps }: LoadedRun) {
+  const { leaseOwner: _owner, ...visible } = run;
+  return {
+    run: visible,
+    request,
+    // Dates show as ISO strings; the journal's own tagged form is an implementation detail.
+    steps: steps.map(({ output, ...step }) => ({ ...step, output: output === undefined ? undefined : JSON.parse(JSON.stringify(deserialize(output))) })),
+  };
+}
+
+export type RunDetail = ReturnType<typeof runDetail>;

@@ -1,0 +1,13 @@
+import type { Journal, RunRecord } from '../journal/journal.ts';
+import { RESUME_EVENT_TYPE, type Timer } from '../timers/timer.ts';
+
+/**
+ * Runs a failed run again from where it failed: steps that succeeded stay memoized, failed steps
+ * get a fresh set of retries. Undefined when the run is not failed (or another replay won).
+ */
+export async function replayRun(journal: Journal, timer: Timer, runId: string): Promise<RunRecord | undefined> {
+  const run = await journal.reopen(runId);
+  if (!run) return undefined;
+  await timer.schedule({ type: RESUME_EVENT_TYPE, endpoint: run.endpoint, runId, attempt: run.attempt, reason: 'replay' }, new Date());
+  return run;
+}

@@ -1,0 +1,214 @@
+import { execFile } from 'node:child_process';
+import { mkdtemp, readFile, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+import { promisify } from 'node:util';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startDevServer } from '../dev/server.ts';
+import { postProcess, startTestDevServer } from './support/dev-server.ts';
+
+const run = promisify(execFile);
+const node = resolve('node_modules/.bin/node');
+const cli = (...args: string[]) => run(node, ['--conditions=source', '--disable-warning=ExperimentalWarning', 'cli/durable.ts', ...args], { env: { ...process.env } });
+
+describe('durable dev serving the example POST /process', () => {
+  let server: Awaited<ReturnType<typeof startTestDevServer>>;
+  beforeAll(async () => {
+    server = await startTestDevServer();
+  });
+  afterAll(() => server.close());
+
+  it('answers the happy path directly', async () => {
+    const response = await postProcess(server.url);
+
+    expect(response.status).toBe(200);
+    expect(await response.json()).toMatchObject({ success: true, result: { fields: 2 } });
+    expect(response.headers.get('x-durable-run-id')).toMatch(/^[0-9A-Z]{26}$/);
+  });
+
+  it('answers 400 to a malformed body, with no run', async () => {
+    const response = await fetch(`${server.url}/process`, { method: 'POST', body: '{oops' });
+
+    expect(response.status).toBe(400);
+    expect(response.headers.get('x-durable-run-id')).toBeNull();
+  });
+
+  it('recovers from one injected failure inline: one response, no redirect', async () => {
+    const response = await postProcess(server.url, { 'x-durable-inject-failure': 'process:1' }, { redirect: 'manual' });
+
+    expect(response.status).toBe(200);
+    const detail = await (await fetch(`${server.url}/_durable/api/runs/${response.headers.get('x-durable-run-id')}`)).json();
+    expect(detail.steps.map((s: { id: string; attempts: number }) => [s.id, s.attempts])).toEqual([
+      ['enrich-data', 1],
+      ['process', 2],
+      ['notify', 1],
+    ]);
+  });
+
+  it('answers 303 when the retry must wait longer than inlineDelayMax, and the results URL returns the final response', async () => {
+    const first = await postProcess(server.url, { 'x-durable-inject-failure': 'process:1:3s' }, { redirect: 'manual' });
+
+    expect(first.status).toBe(303);
+    const location = first.headers.get('location')!;
+    expect(location).toMatch(new RegExp(`^${server.url}/runs/[0-9A-Z]{26}\\?token=`));
+    expect(Number(first.headers.get('retry-after'))).toBeGreaterThanOrEqual(2);
+
+    const final = await fetch(location);
+    expect(final.status).toBe(200);
+    expect(await final.json()).toMatchObject({ success: true });
+
+    const runId = first.headers.get('x-durable-run-id');
+    const detail = await (await fetch(`${server.url}/_durable/api/runs/${runId}`)).json();
+    expect(detail.run.status).toBe('completed');
+    expect(detail.steps.map((s: { id: string; attempts: number }) => [s.id, s.attempts])).toEqual([
+      ['enrich-data', 1],
+      ['process', 2],
+      ['notify', 1],
+    ]);
+    expect(server.lines.some((line) => line.includes(`↻ resume POST /process run ${runId}`))).toBe(true);
+  });
+
+  it('lets a plain fetch follow the 303 to the final response', async () => {
+    const response = await postProcess(server.url, { 'x-durable-inject-failure': 'process:1:3s' });
+
+    expect(response.redirected).toBe(true);
+    expect(response.status).toBe(200);
+    expect(await response.json()).toMatchObject({ success: true });
+  });
+
+  it('lists runs newest first, filtered by status and endpoint', async () => {
+    const { runs } = await (await fetch(`${server.url}/_durable/api/runs?status=completed&endpoint=${encodeURIComponent('POST /process')}`)).json();
+
+    expect(runs.length).toBeGreaterThanOrEqual(3);
+    expect(runs.every((r: { status: string }) => r.status === 'completed')).toBe(true);
+    expect([...runs].sort((a: { runId: string }, b: { runId: string }) => (a.runId < b.runId ? 1 : -1))).toEqual(runs);
+  });
+
+  it('logs each request and step as one readable line', () => {
+    expect(server.lines.some((line) => /^POST \/process 200 \d+ms run [0-9A-Z]{26}$/.test(line))).toBe(true);
+    expect(server.lines.some((line) => /^ {2}✓ step enrich-data \d+ms run /.test(line))).toBe(true);
+  });
+
+  describe('the CLI against it', () => {
+    it('lists runs', async () => {
+      const { stdout } = await cli('runs', 'list', '--url', server.url, '--json');
+      const runs = JSON.parse(stdout);
+      expect(runs.length).toBeGreaterThanOrEqual(3);
+      expect(runs[0]).toHaveProperty('runId');
+    });
+
+    it('shows one run with its steps', async () => {
+      const [latest] = JSON.parse((await cli('runs', 'list', '--url', server.url, '--json', '--status', 'completed')).stdout);
+      const { stdout } = await cli('runs', 'show', latest.runId, '--url', server.url);
+      expect(stdout).toContain(`run ${latest.runId}  completed  POST /process`);
+      expect(stdout).toMatch(/enrich-data\s+completed\s+attempts 1/);
+    });
+
+    it('fails with a clear message for an unknown run', async () => {
+      await expect(cli('runs', 'show', '01JAAAAAAAAAAAAAAAAAAAAAAA', '--url', server.url)).rejects.toMatchObject({
+        stderr: expect.stringContaining('No run 01JAAAAAAAAAAAAAAAAAAAAAAA'),
+      });
+    });
+
+    it('documents every command in --help', async () => {
+      const { stdout } = await cli('--help');
+      for (const command of ['durable dev', 'durable runs list', 'durable runs show', 'durable replay', '--table', '--json']) expect(stdout).toContain(command);
+    });
+  });
+});
+
+describe('durable replay', () => {
+  it('runs a failed run again from its failed step once the cause is fixed', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'durable-replay-'));
+    const flag = join(dir, 'provider-up');
+    const journalOfCalls = join(dir, 'calls.log');
+    const entry = join(dir, 'checkout.ts');
+    await writeFile(
+      entry,
+      `import { appendFileSync, existsSync } from 'node:fs';
+import { durableHandler, NonRetriableError, step } from ${JSON.stringify(resolve('sdk/server/index.ts'))};
+export const handler = durableHandler(async () => {
+  const order = await step.run('reserve', () => { appendFileSync(${JSON.stringify(journalOfCalls)}, 'reserve\\n'); return 'order-1'; });
+  await step.run('charge', () => { if (!existsSync(${JSON.stringify(flag)})) throw new NonRetriableError('payment provider down'); });
+  return { statusCode: 200, body: order };
+});
+`,
+    );
+    const server = await startTestDevServer({ cwd: dir, endpoints: [{ routeKey: 'POST /checkout', entry, handler: 'handler', format: '2.0', timeoutMs: 10_000, functionName: 'Checkout' }] });
+    try {
+      const failed = await fetch(`${server.url}/checkout`, { method: 'POST' });
+      const runId = failed.headers.get('x-durable-run-id')!;
+      expect(failed.status).toBe(500);
+      expect(await cli('replay', '01JAAAAAAAAAAAAAAAAAAAAAAA', '--url', server.url).catch((e) => e.stderr)).toContain('only failed runs can be replayed');
+
+      await writeFile(flag, '');
+      const { stdout } = await cli('replay', runId, '--url', server.url);
+      expect(stdout).toContain(`Run ${runId} is running again from its failed step.`);
+      let detail;
+      for (let i = 0; i < 100; i++) {
+        detail = await (await fetch(`${server.url}/_durable/api/runs/${runId}`)).json();
+        if (detail.run.status !== 'running') break;
+        await new Promise((r) => setTimeout(r, 50));
+      }
+
+      expect(detail.run.status).toBe('completed');
+      expect(detail.run.response).toMatchObject({ statusCode: 200, body: 'order-1' });
+      expect(detail.steps.map((s: { id: string; status: string }) => [s.id, s.status])).toEqual([
+        ['reserve', 'completed'],
+        ['charge', 'completed'],
+      ]);
+      expect((await readFile(journalOfCalls, 'utf8')).trim().split('\n')).toEqual(['reserve']);
+      expect((await fetch(`${server.url}/_durable/api/runs/${runId}/replay`, { method: 'POST' })).status).toBe(409);
+    } finally {
+      await server.close();
+    }
+  });
+});
+
+describe('durable dev, hot reload', () => {
+  it('serves a changed handler file without a restart', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'durable-reload-'));
+    const entry = join(dir, 'hello.ts');
+    const write = (greeting: string) => writeFile(entry, `export const handler = async () => ({ statusCode: 200, body: '${greeting}' });\n`);
+    await write('v1');
+    const server = await startTestDevServer({
+      cwd: dir,
+      watch: true,
+      endpoints: [{ routeKey: 'GET /hello', entry, handler: 'handler', format: '2.0', timeoutMs: 3_000, functionName: 'Hello' }],
+    });
+    try {
+      expect(await (await fetch(`${server.url}/hello`)).text()).toBe('v1');
+      await write('v2');
+      let body = '';
+      for (let i = 0; i < 60 && body !== 'v2'; i++) {
+        await new Promise((r) => setTimeout(r, 100));
+        body = await (await fetch(`${server.url}/hello`)).text();
+      }
+      expect(body).toBe('v2');
+      expect(server.lines.some((line) => line.includes('hello.ts changed: handlers reloaded'))).toBe(true);
+    } finally {
+      await server.close();
+    }
+  });
+});
+
+describe('durable dev --persist', () => {
+  it('fires a due timer after a restart', async () => {
+    const persistDir = await mkdtemp(join(tmpdir(), 'durable-persist-'));
+    const options = { port: 0, watch: false, persistDir, endpoints: (await import('./support/dev-server.ts')).EXAMPLE_ENDPOINTS, log: () => undefined };
+    const first = await startDevServer(options);
+    const accepted = await postProcess(first.url, { 'x-durable-inject-failure': 'process:1:3s' }, { redirect: 'manual' });
+    expect(accepted.status).toBe(303);
+    await first.close(); // the timer dies with the server, before it is due
+
+    const second = await startDevServer(options);
+    try {
+      const location = new URL(accepted.headers.get('location')!);
+      const final = await fetch(`${second.url}${location.pathname}${location.search}`);
+      expect(final.status).toBe(200);
+      expect(await final.json()).toMatchObject({ success: true });
+    } finally {
+      await second.close();
+    }
+  }, 60_000);
+});
