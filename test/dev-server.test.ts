@@ -1,5 +1,5 @@
 import { execFile } from 'node:child_process';
-import { mkdtemp, readFile, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { promisify } from 'node:util';
@@ -162,6 +162,52 @@ export const handler = durableHandler(async () => {
     } finally {
       await server.close();
     }
+  });
+});
+
+describe('durable dev events and context', () => {
+  it('gives REST endpoints payload 1.0 events and HTTP API ones payload 2.0, with a Lambda context that counts down', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'durable-events-'));
+    const entry = join(dir, 'echo.ts');
+    await writeFile(
+      entry,
+      `export const handler = async (event: any, context: any) => ({ statusCode: 200, body: JSON.stringify({
+  version: event.version ?? '1.0', method: event.httpMethod ?? event.requestContext.http.method, id: event.pathParameters?.id,
+  q: event.queryStringParameters, remaining: context.getRemainingTimeInMillis(), requestId: context.awsRequestId, fn: context.functionName }) });\n`,
+    );
+    const server = await startTestDevServer({
+      cwd: dir,
+      endpoints: [
+        { routeKey: 'GET /rest/{id}', entry, handler: 'handler', format: '1.0', timeoutMs: 6_000, functionName: 'RestEcho' },
+        { routeKey: 'GET /http/{id}', entry, handler: 'handler', format: '2.0', timeoutMs: 9_000, functionName: 'HttpEcho' },
+      ],
+    });
+    try {
+      const rest = await (await fetch(`${server.url}/rest/7?a=1`)).json();
+      const http = await (await fetch(`${server.url}/http/8?a=2`)).json();
+
+      expect(rest).toMatchObject({ version: '1.0', method: 'GET', id: '7', q: { a: '1' }, fn: 'RestEcho' });
+      expect(http).toMatchObject({ version: '2.0', method: 'GET', id: '8', q: { a: '2' }, fn: 'HttpEcho' });
+      expect(rest.remaining).toBeLessThanOrEqual(6_000);
+      expect(rest.remaining).toBeGreaterThan(4_000);
+      expect(http.remaining).toBeLessThanOrEqual(9_000);
+      expect(rest.requestId).not.toBe(http.requestId);
+      expect((await fetch(`${server.url}/nowhere`)).status).toBe(404);
+    } finally {
+      await server.close();
+    }
+  });
+
+  it('says how to install Java when it is missing, and exits non-zero', async () => {
+    const bin = await mkdtemp(join(tmpdir(), 'durable-nojava-'));
+    await symlink(node, join(bin, 'node'));
+    const failure = await run(node, ['--conditions=source', '--disable-warning=ExperimentalWarning', 'cli/durable.ts', 'dev', '--port', '0'], {
+      env: { ...process.env, PATH: bin },
+    }).catch((error) => error);
+
+    expect(failure.code).toBe(1);
+    expect(failure.stderr).toContain('DynamoDB Local needs Java 17');
+    expect(failure.stderr).toContain('apt-get install -y openjdk-17-jre-headless');
   });
 });
 
