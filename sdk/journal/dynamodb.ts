@@ -5,6 +5,7 @@ import {
   DescribeTableCommand,
   DynamoDBClient,
   GetItemCommand,
+  PutItemCommand,
   QueryCommand,
   ScanCommand,
   ResourceInUseException,
@@ -18,7 +19,7 @@ import {
 } from '@aws-sdk/client-dynamodb';
 import { marshall, unmarshall } from '@aws-sdk/util-dynamodb';
 import { JournalError, LeaseLostError } from '../server/errors.ts';
-import type { Fence, Journal, JournalWrite, LoadedRun, RequestSnapshot, RunFilter, RunRecord, StepRecord } from './journal.ts';
+import type { EventWaiter, Fence, Journal, JournalWrite, LoadedRun, ReceivedEvent, RequestSnapshot, RunFilter, RunRecord, StepRecord } from './journal.ts';
 
 export interface DynamoJournalOptions {
   tableName: string;
@@ -199,6 +200,114 @@ export class DynamoJournal implements Journal {
     return run;
   }
 
+  async registerWaiter(waiter: EventWaiter, step: StepRecord, fence?: Fence): Promise<void> {
+    const items: TransactWriteItem[] = [
+      { Put: { TableName: this.tableName, Item: waiterItem(waiter) } },
+      { Put: { TableName: this.tableName, Item: toItem({ type: 'step', runId: waiter.runId, step, ttl: waiter.ttl }) } },
+    ];
+    if (fence) {
+      items.push({
+        ConditionCheck: {
+          TableName: this.tableName,
+          Key: key(fence.runId, 'RUN'),
+          ConditionExpression: 'leaseOwner = :owner',
+          ExpressionAttributeValues: { ':owner': { S: fence.owner } },
+        },
+      });
+    }
+    try {
+      await this.client.send(new TransactWriteItemsCommand({ TransactItems: items }));
+    } catch (error) {
+      if (fence && error instanceof TransactionCanceledException) throw new LeaseLostError(fence.runId);
+      throw error;
+    }
+  }
+
+  async waiters(eventName: string): Promise<EventWaiter[]> {
+    const items = await this.queryPrefix(eventPk(eventName), 'WAITER#');
+    return items.map((item) => {
+      const { pk: _pk, sk: _sk, match, ...rest } = unmarshall(item);
+      return { ...rest, match: JSON.parse(match) } as EventWaiter;
+    });
+  }
+
+  async recordEvent(event: ReceivedEvent, ttl: number): Promise<boolean> {
+    try {
+      await this.client.send(
+        new PutItemCommand({
+          TableName: this.tableName,
+          Item: marshall({ pk: eventPk(event.name), sk: `SEEN#${event.id}`, id: event.id, name: event.name, data: JSON.stringify(event.data ?? null), receivedAt: event.receivedAt, ttl }),
+          ConditionExpression: 'attribute_not_exists(sk)',
+        }),
+      );
+      return true;
+    } catch (error) {
+      if (error instanceof ConditionalCheckFailedException) return false;
+      throw error;
+    }
+  }
+
+  async recentEvents(eventName: string, since: Date): Promise<ReceivedEvent[]> {
+    const items = await this.queryPrefix(eventPk(eventName), 'SEEN#');
+    return items
+      .map((item) => {
+        const { id, name, data, receivedAt } = unmarshall(item);
+        return { id, name, data: JSON.parse(data), receivedAt } as ReceivedEvent;
+      })
+      // TTL deletes lazily (up to days later): the window is enforced here.
+      .filter((event) => Date.parse(event.receivedAt) >= since.getTime())
+      .sort((a, b) => a.receivedAt.localeCompare(b.receivedAt));
+  }
+
+  async resolveWaiting(waiter: Pick<EventWaiter, 'name' | 'runId' | 'stepId' | 'seq'>, output: string): Promise<{ resolved: boolean; step: StepRecord | undefined }> {
+    const stepKey = key(waiter.runId, stepSk({ id: waiter.stepId, seq: waiter.seq }));
+    const endedAt = new Date().toISOString();
+    try {
+      await this.client.send(
+        new TransactWriteItemsCommand({
+          TransactItems: [
+            {
+              Update: {
+                TableName: this.tableName,
+                Key: stepKey,
+                UpdateExpression: 'SET #status = :completed, #output = :output, endedAt = :endedAt',
+                ConditionExpression: '#status = :waiting',
+                ExpressionAttributeNames: { '#status': 'status', '#output': 'output' },
+                ExpressionAttributeValues: marshall({ ':completed': 'completed', ':waiting': 'waiting', ':output': output, ':endedAt': endedAt }),
+              },
+            },
+            { Delete: { TableName: this.tableName, Key: { pk: { S: eventPk(waiter.name) }, sk: { S: waiterSk(waiter) } } } },
+          ],
+        }),
+      );
+    } catch (error) {
+      if (!(error instanceof TransactionCanceledException)) throw error;
+      const { Item } = await this.client.send(new GetItemCommand({ TableName: this.tableName, Key: stepKey, ConsistentRead: true }));
+      return { resolved: false, step: Item ? toStep(Item) : undefined };
+    }
+    const { Item } = await this.client.send(new GetItemCommand({ TableName: this.tableName, Key: stepKey, ConsistentRead: true }));
+    return { resolved: true, step: Item ? toStep(Item) : undefined };
+  }
+
+  private async queryPrefix(pkValue: string, prefix: string): Promise<Item[]> {
+    const items: Item[] = [];
+    let cursor: Item | undefined;
+    do {
+      const page = await this.client.send(
+        new QueryCommand({
+          TableName: this.tableName,
+          KeyConditionExpression: 'pk = :pk AND begins_with(sk, :prefix)',
+          ExpressionAttributeValues: { ':pk': { S: pkValue }, ':prefix': { S: prefix } },
+          ConsistentRead: true,
+          ExclusiveStartKey: cursor,
+        }),
+      );
+      items.push(...(page.Items ?? []));
+      cursor = page.LastEvaluatedKey;
+    } while (cursor);
+    return items;
+  }
+
   /** Creates the table (on-demand, TTL on `ttl`) if it does not exist: for the dev server and tests; on AWS the construct owns it. */
   async ensureTable(): Promise<void> {
     try {
@@ -268,7 +377,13 @@ export class DynamoJournal implements Journal {
 
 const pk = (runId: string): string => `RUN#${runId}`;
 const key = (runId: string, sk: string): Item => ({ pk: { S: pk(runId) }, sk: { S: sk } });
-const stepSk = (step: StepRecord): string => `STEP#${String(step.seq).padStart(6, '0')}#${step.id}`;
+const stepSk = (step: Pick<StepRecord, 'seq' | 'id'>): string => `STEP#${String(step.seq).padStart(6, '0')}#${step.id}`;
+const eventPk = (name: string): string => `EVENT#${name}`;
+const waiterSk = (waiter: Pick<EventWaiter, 'runId' | 'stepId'>): string => `WAITER#${waiter.runId}#${waiter.stepId}`;
+
+function waiterItem(waiter: EventWaiter): Item {
+  return marshall({ pk: eventPk(waiter.name), sk: waiterSk(waiter), ...waiter, match: JSON.stringify(waiter.match) }, { removeUndefinedValues: true });
+}
 
 function toItem(write: JournalWrite): Item {
   switch (write.type) {

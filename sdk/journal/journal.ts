@@ -55,7 +55,8 @@ export interface RunRecord {
   ttl: number;
 }
 
-export type StepStatus = 'completed' | 'retrying' | 'failed';
+/** retrying: due again at `retryAt`; sleeping: a sleep until `wakeAt`; waiting: for an event until `wakeAt`. */
+export type StepStatus = 'completed' | 'retrying' | 'failed' | 'sleeping' | 'waiting';
 
 export interface StepRecord {
   /** The step id with its `:n` suffix when the id repeats. */
@@ -73,6 +74,34 @@ export interface StepRecord {
   startedAt: string;
   endedAt?: string;
   retryAt?: string;
+  /** When a sleep ends, or when waiting for an event times out. */
+  wakeAt?: string;
+  /** The event a waiting step waits for. */
+  event?: string;
+}
+
+/** A run's step waiting for an event: found by `POST /events` through the event name. */
+export interface EventWaiter {
+  name: string;
+  /** Dotted paths into the event (`data.orderId`) and the values they must equal. */
+  match: Record<string, unknown>;
+  runId: string;
+  stepId: string;
+  seq: number;
+  /** The attempt that registered it: what a resume after the event names. */
+  attempt: number;
+  endpoint: string;
+  functionName?: string;
+  timeoutAt: string;
+  ttl: number;
+}
+
+/** An event as `POST /events` received it. */
+export interface ReceivedEvent {
+  name: string;
+  id: string;
+  data: unknown;
+  receivedAt: string;
 }
 
 export interface LoadedRun {
@@ -122,6 +151,19 @@ export interface Journal {
    * memoized. Undefined unless the run is failed. The caller delivers the resume.
    */
   reopen(runId: string): Promise<RunRecord | undefined>;
+  /** Stores the waiter with its step (status `waiting`) in one write, fenced like `write`. */
+  registerWaiter(waiter: EventWaiter, step: StepRecord, fence?: Fence): Promise<void>;
+  waiters(eventName: string): Promise<EventWaiter[]>;
+  /** Keeps an event for the look-back window (until `ttl`); false if an event with its id was kept before. */
+  recordEvent(event: ReceivedEvent, ttl: number): Promise<boolean>;
+  /** Events of that name received at or after `since`, oldest first. */
+  recentEvents(eventName: string, since: Date): Promise<ReceivedEvent[]>;
+  /**
+   * Completes a waiting step with `output` (and drops its waiter) only if it is still waiting: the
+   * event route and the step's timeout both go through here, so exactly one of them wins.
+   * Returns the step as it now stands, and whether this call completed it.
+   */
+  resolveWaiting(waiter: Pick<EventWaiter, 'name' | 'runId' | 'stepId' | 'seq'>, output: string): Promise<{ resolved: boolean; step: StepRecord | undefined }>;
 }
 
 export function writeKey(write: JournalWrite): string {

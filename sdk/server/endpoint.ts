@@ -1,6 +1,6 @@
 import type { Context } from 'aws-lambda';
-import { TERMINAL_STATUSES, type HttpResponse, type Journal } from '../journal/journal.ts';
-import { isResumeEvent, RESUME_EVENT_TYPE, type ResumeEvent, type Timer } from '../timers/timer.ts';
+import { TERMINAL_STATUSES, type HttpResponse, type Journal, type RunStatus } from '../journal/journal.ts';
+import { isResumeEvent, RESUME_EVENT_TYPE, type ResumeEvent, type ResumeReason, type Timer } from '../timers/timer.ts';
 import { toMs } from './duration.ts';
 import { LeaseLostError, serializeError } from './errors.ts';
 import {
@@ -37,6 +37,9 @@ export interface Invocation {
   /** The event the handler sees: the request itself, or on a resume the request rebuilt from the journal. */
   event: HttpEvent;
   resumed: boolean;
+  /** The hand-off timer; cleared when the invocation ends. */
+  deadline?: NodeJS.Timeout;
+  ended?: boolean;
 }
 
 export type Begun = { invocation: Invocation } | { response: unknown };
@@ -46,6 +49,20 @@ const MAX_STORED_RESPONSE_BYTES = 350_000;
 // Lambda may overrun getRemainingTimeInMillis slightly; a lease outlives the invocation by this much.
 const LEASE_GRACE_MS = 5_000;
 const UNKNOWN_REMAINING_MS = 15 * 60_000;
+// Time kept before the Lambda's own timeout to hand off: answer, flush, arm the next invocation.
+const HANDOFF_MARGIN_MS = 3_000;
+// After a hand-off, how long the handler gets to unwind before a watchdog timer is armed for it.
+const UNWIND_GRACE_MS = 2_000;
+
+const STATUS_WHILE_SUSPENDED: Record<ResumeReason, RunStatus> = {
+  retry: 'running',
+  handoff: 'running',
+  watchdog: 'running',
+  replay: 'running',
+  event: 'running',
+  sleep: 'sleeping',
+  timeout: 'waiting',
+};
 
 /**
  * The run lifecycle around one handler invocation, shared by the Middy middleware and
@@ -68,6 +85,7 @@ export class DurableEndpoint {
       inlineBudget: options.inlineBudget === undefined ? DEFAULTS.inlineBudget : toMs(options.inlineBudget, 'inlineBudget'),
       tokenTtl: options.tokenTtl === undefined ? DEFAULTS.tokenTtl : toMs(options.tokenTtl, 'tokenTtl'),
       retention: options.retention === undefined ? DEFAULTS.retention : toMs(options.retention, 'retention'),
+      handoffAfter: options.handoffAfter === undefined ? DEFAULTS.handoffAfter : toMs(options.handoffAfter, 'handoffAfter'),
     };
     if (!Number.isInteger(this.settings.retries) || this.settings.retries < 0) {
       throw new TypeError(`durable(): retries must be a whole number >= 0, got ${options.retries}.`);
@@ -93,6 +111,8 @@ export class DurableEndpoint {
     const request = snapshotRequest(event, this.redact);
     const now = Date.now();
     const owner = ulid(now);
+    const context_ = request.requestContext as { timeEpoch?: number; requestTimeEpoch?: number };
+    const arrivedAt = context_.timeEpoch ?? context_.requestTimeEpoch ?? now;
     const run = this.newRun(context, {
       runId: ulid(now),
       endpoint: this.options.name ?? request.routeKey,
@@ -102,13 +122,43 @@ export class DurableEndpoint {
       request,
       owner,
       steps: [],
+      // The caller's gateway cuts the request: hand off before it does.
+      handoffAt: Math.min(arrivedAt + this.settings.handoffAfter, now + remainingMs(context) - HANDOFF_MARGIN_MS),
     });
-    return { invocation: { run, event, resumed: false } };
+    return { invocation: this.armHandoff({ run, event, resumed: false }) };
+  }
+
+  /** At the hand-off time, a run still working suspends and continues in a new invocation. */
+  private armHandoff(invocation: Invocation): Invocation {
+    const { run } = invocation;
+    const handoffAt = run.handoffAt;
+    if (!Number.isFinite(handoffAt)) return invocation;
+    invocation.deadline = setTimeout(() => {
+      if (invocation.ended || !run.handOff()) return;
+      log('info', 'handing off to a new invocation', { endpoint: run.endpoint, runId: run.runId, attempt: run.attempt });
+      // If the handler is stuck outside a step it cannot unwind, and the Lambda may be killed at its
+      // timeout: a watchdog resume then takes the run over once this attempt's lease has expired.
+      setTimeout(() => {
+        if (invocation.ended) return;
+        log('warn', 'the handler did not unwind at the hand-off (is it awaiting work outside a step?); arming a watchdog', { endpoint: run.endpoint, runId: run.runId });
+        void this.timer
+          .schedule({ type: RESUME_EVENT_TYPE, endpoint: run.endpoint, functionName: run.functionName, runId: run.runId, attempt: run.attempt, reason: 'watchdog' }, new Date(run.leaseExpiresAt + 1_000))
+          .catch((error) => log('error', 'arming the watchdog failed', { endpoint: run.endpoint, runId: run.runId, error: (error as Error).message }));
+      }, UNWIND_GRACE_MS).unref();
+    }, Math.max(0, handoffAt - Date.now()));
+    invocation.deadline.unref();
+    return invocation;
+  }
+
+  private end(invocation: Invocation): void {
+    invocation.ended = true;
+    invocation.run.closed = true;
+    clearTimeout(invocation.deadline);
   }
 
   async finish(invocation: Invocation, result: unknown): Promise<unknown> {
     const { run } = invocation;
-    run.closed = true;
+    this.end(invocation);
     if (run.fatal) return this.fail(invocation, run.fatal);
     if (run.suspension) return this.suspend(invocation);
     if (!run.journalStarted) return result;
@@ -133,7 +183,7 @@ export class DurableEndpoint {
 
   async fail(invocation: Invocation, error: unknown): Promise<unknown> {
     const { run } = invocation;
-    run.closed = true;
+    this.end(invocation);
     if (error instanceof LeaseLostError) return this.lost(invocation, error);
     if (!run.fatal && (run.suspension || error instanceof SuspendSignal)) return this.suspend(invocation);
     const cause = run.fatal ?? error;
@@ -158,16 +208,30 @@ export class DurableEndpoint {
     const { wakeAt, reason } = run.suspension!;
     // Resolve the secret before committing, so a missing secret fails loudly and changes nothing.
     const secret = invocation.resumed ? undefined : await this.secret();
-    run.journalRun('running', { wakeAt: new Date(wakeAt).toISOString() });
+    run.journalRun(STATUS_WHILE_SUSPENDED[reason], { wakeAt: new Date(wakeAt).toISOString() });
     const stored = await this.flush(invocation);
     if (!stored) return json(503, { runId: run.runId, status: 'error', error: { name: 'JournalError', message: 'The run could not be saved; try again.' } });
-    const resume: ResumeEvent = { type: RESUME_EVENT_TYPE, endpoint: run.endpoint, runId: run.runId, attempt: run.attempt, reason };
+    const resume: ResumeEvent = { type: RESUME_EVENT_TYPE, endpoint: run.endpoint, functionName: run.functionName, runId: run.runId, attempt: run.attempt, reason };
     await this.timer.schedule(resume, new Date(wakeAt));
+    await this.resumeIfEventCameMeanwhile(run);
     log('info', 'run suspended', { endpoint: run.endpoint, runId: run.runId, attempt: run.attempt, wakeAt: new Date(wakeAt).toISOString(), reason });
     if (invocation.resumed) return json(202, { runId: run.runId, status: 'running' }, { [RUN_ID_HEADER]: run.runId });
     const token = signToken(secret!, run.runId, new Date(Date.now() + this.settings.tokenTtl));
     const url = resultUrl(this.options.resultsBaseUrl ?? apiBaseUrl(run.request), run.runId, token);
     return seeOther(run.runId, url, Math.max(1, Math.ceil((wakeAt - Date.now()) / 1_000)));
+  }
+
+  /**
+   * An event that resolved one of this attempt's waiters while it still held the lease could not
+   * resume the run (the lease refused it); now that the lease is released, resume it here.
+   */
+  private async resumeIfEventCameMeanwhile(run: Run): Promise<void> {
+    if (run.waitingOn.length === 0) return;
+    const loaded = await this.journal.load(run.runId);
+    const resolved = run.waitingOn.some((waiter) => loaded?.steps.find((step) => step.id === waiter.stepId)?.status === 'completed');
+    if (resolved) {
+      await this.timer.schedule({ type: RESUME_EVENT_TYPE, endpoint: run.endpoint, functionName: run.functionName, runId: run.runId, attempt: run.attempt, reason: 'event' }, new Date());
+    }
   }
 
   /**
@@ -218,9 +282,11 @@ export class DurableEndpoint {
       owner,
       steps: loaded.steps,
       fence: { runId: leased.runId, owner },
+      // Nobody waits on a resume: it works until shortly before the Lambda's own timeout.
+      handoffAt: Date.now() + remaining - HANDOFF_MARGIN_MS,
     });
-    log('info', 'run resumed', { ...fields, attempt: leased.attempt });
-    return { invocation: { run, event: rebuildEvent(loaded.request), resumed: true } };
+    log('info', 'run resumed', { ...fields, attempt: leased.attempt, reason: event.reason });
+    return { invocation: this.armHandoff({ run, event: rebuildEvent(loaded.request), resumed: true }) };
   }
 
   private newRun(
@@ -230,6 +296,7 @@ export class DurableEndpoint {
       owner: string;
       steps: ConstructorParameters<typeof Run>[0]['steps'];
       fence?: { runId: string; owner: string };
+      handoffAt: number;
     },
   ): Run {
     return new Run({

@@ -13,6 +13,8 @@ export {
 export { configureDurable, type DurableOptions, type StepOptions, type BackoffOptions, type FailureInfo } from './options.ts';
 export { createResultsHandler, type ResultsOptions } from './results.ts';
 export { replayRun } from './replay.ts';
+export { createEventsHandler, type EventsOptions } from './events.ts';
+export type { DurableEvent, WaitForEventOptions } from './run.ts';
 export { setLogSink, type LogSink, type LogFields, type Level } from './log.ts';
 export { signToken, verifyToken } from './token.ts';
 export { RUN_ID_HEADER, IDEMPOTENCY_KEY_HEADER, INJECT_FAILURE_HEADER } from './http.ts';
@@ -30,6 +32,8 @@ export type {
   LoadedRun,
   Fence,
   RunFilter,
+  EventWaiter,
+  ReceivedEvent,
 } from '../journal/journal.ts';
 export { LocalTimer, type LocalTimerOptions } from '../timers/local.ts';
 export { isResumeEvent, RESUME_EVENT_TYPE, type ResumeEvent, type ResumeReason, type Timer } from '../timers/timer.ts';

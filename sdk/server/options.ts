@@ -39,6 +39,12 @@ export interface DurableOptions {
   inlineBudget?: Duration;
   /** Headers left out of the journaled request (added to the defaults, case-insensitive). */
   redactHeaders?: string[];
+  /**
+   * When a run still working hands off to a new invocation (303 to the caller, the run goes on):
+   * this long after the request arrived, or shortly before the Lambda's timeout if that is sooner.
+   * Default `'25s'` (API Gateway HTTP APIs cut requests at 30 s).
+   */
+  handoffAfter?: Duration;
   /** How long result URLs stay valid. Default `'7d'`. */
   tokenTtl?: Duration;
   /** How long a run's journal items are kept (DynamoDB TTL). Default `'30d'`. */
@@ -65,6 +71,7 @@ export const DEFAULTS = {
   inlineBudget: 5_000,
   tokenTtl: 7 * 86_400_000,
   retention: 30 * 86_400_000,
+  handoffAfter: 25_000,
 } as const;
 
 /** Time kept in reserve after an inline wait to finish the attempt and answer. */

@@ -1,7 +1,7 @@
-import type { Fence, Journal, RequestSnapshot, RunRecord, RunStatus, StepRecord } from '../journal/journal.ts';
+import type { EventWaiter, Fence, Journal, ReceivedEvent, RequestSnapshot, RunRecord, RunStatus, StepRecord } from '../journal/journal.ts';
 import type { ResumeReason } from '../timers/timer.ts';
 import { Checkpointer } from './checkpointer.ts';
-import { toMs } from './duration.ts';
+import { toMs, type Duration } from './duration.ts';
 import {
   deserializeError,
   NonDeterminismError,
@@ -40,8 +40,37 @@ export interface RunInit {
   inlineDelayMax: number;
   inlineBudget: number;
   remainingMs: () => number;
+  /** Epoch ms of the hand-off: inline waits must end before it. */
+  handoffAt: number;
   dev: boolean;
 }
+
+export interface Claim {
+  stepId: string;
+  seq: number;
+  concurrent: boolean;
+  record: StepRecord | undefined;
+}
+
+/** What `step.waitForEvent` resolves to. */
+export interface DurableEvent<T = unknown> {
+  name: string;
+  id: string;
+  data: T;
+  receivedAt: string;
+}
+
+export interface WaitForEventOptions {
+  /** The event name, e.g. `'order/approved'`. */
+  event: string;
+  /** Dotted paths into the event and the values they must equal, e.g. `{ 'data.orderId': orderId }`. */
+  match?: Record<string, unknown>;
+  /** How long to wait before resolving to null. */
+  timeout: Duration;
+}
+
+/** Events received this long before a waiter registers still resolve it. */
+export const EVENT_LOOKBACK_MS = 5 * 60_000;
 
 /**
  * Unwinds the handler when a run must continue later. It is thrown from `step.run`; if a handler
@@ -83,6 +112,12 @@ export class Run {
   private calls = 0;
   private inlineWaitedMs = 0;
   private runItemWritten: boolean;
+  /** Set at the hand-off: steps still running are abandoned and whatever they write later is dropped. */
+  private handedOff = false;
+  private abandon!: (error: Error) => void;
+  private readonly abandoned: Promise<never>;
+  /** Waiters this attempt suspended on: checked once more after the suspension is stored. */
+  readonly waitingOn: EventWaiter[] = [];
 
   constructor(init: RunInit) {
     this.init = init;
@@ -98,6 +133,20 @@ export class Run {
     }
     this.runItemWritten = init.fence !== undefined;
     this.injected = parseInjectedFailures(init.request.headers[INJECT_FAILURE_HEADER], init.dev, this.describe());
+    this.abandoned = new Promise<never>((_, reject) => (this.abandon = reject));
+    this.abandoned.catch(() => undefined);
+  }
+
+  get handoffAt(): number {
+    return this.init.handoffAt;
+  }
+
+  get leaseExpiresAt(): number {
+    return this.init.leaseExpiresAt;
+  }
+
+  get functionName(): string | undefined {
+    return this.init.functionName;
   }
 
   /** True once anything of this run is in the journal: a request that calls no step is not a run. */
@@ -106,11 +155,111 @@ export class Run {
   }
 
   step<T>(id: string, fn: () => T | Promise<T>, options?: StepOptions): Promise<Awaited<T>> {
+    if (typeof fn !== 'function' && !this.closed) throw new TypeError(`${this.describe()}: step.run('${id}', fn) needs a function.`);
+    return this.enter(id, (claim) => {
+      const { record } = claim;
+      if (record?.status === 'completed') return Promise.resolve(deserialize(record.output) as Awaited<T>);
+      if (record?.status === 'failed') return Promise.reject(deserializeError(record.error ?? { name: 'Error', message: 'failed' }));
+      return this.execute(claim, fn, options);
+    });
+  }
+
+  /** Waits until `wakeAt` (epoch ms): inline when short, else the run suspends and a timer resumes it. */
+  sleep(id: string, wakeAt: number): Promise<void> {
+    return this.enter(id, async ({ stepId, seq, concurrent, record }) => {
+      if (record?.status === 'completed') return;
+      // The first attempt fixed the wake time; later attempts keep it.
+      const due = record?.wakeAt ? Date.parse(record.wakeAt) : wakeAt;
+      const base = { id: stepId, seq: record?.seq ?? seq, startedAt: record?.startedAt ?? new Date().toISOString(), wakeAt: new Date(due).toISOString(), ...(concurrent || record?.concurrent ? { concurrent: true } : {}) };
+      const remaining = due - Date.now();
+      if (remaining > 0) {
+        if (this.suspension || !this.canWaitInline(remaining)) {
+          this.journalStep({ ...base, status: 'sleeping', attempts: 0 });
+          this.suspend(due, 'sleep');
+          throw new SuspendSignal(this.runId, stepId);
+        }
+        this.inlineWaitedMs += remaining;
+        await new Promise((resolve) => setTimeout(resolve, remaining));
+        if (this.handedOff) throw new SuspendSignal(this.runId, stepId);
+      }
+      this.journalStep({ ...base, status: 'completed', attempts: 1, endedAt: new Date().toISOString() });
+      log('debug', 'step completed', { endpoint: this.endpoint, runId: this.runId, stepId, attempts: 1, durationMs: Math.max(0, remaining) });
+    });
+  }
+
+  /** Resolves to the first matching event delivered to `POST /events`, or null after the timeout. */
+  waitForEvent<T = unknown>(id: string, options: WaitForEventOptions): Promise<DurableEvent<T> | null> {
+    if (typeof options?.event !== 'string' || options.event.length === 0) {
+      throw new TypeError(`${this.describe()}: step.waitForEvent('${id}', { event, match, timeout }) needs an event name.`);
+    }
+    const timeoutMs = toMs(options.timeout, 'waitForEvent timeout');
+    const match = options.match ?? {};
+    return this.enter(id, async ({ stepId, seq, concurrent, record }) => {
+      if (record?.status === 'completed') return deserialize(record.output) as DurableEvent<T> | null;
+      const timeoutAt = record?.wakeAt ? Date.parse(record.wakeAt) : Date.now() + timeoutMs;
+      const waiter: EventWaiter = {
+        name: options.event,
+        match,
+        runId: this.runId,
+        stepId,
+        seq: record?.seq ?? seq,
+        attempt: this.attempt,
+        endpoint: this.endpoint,
+        functionName: this.init.functionName,
+        timeoutAt: new Date(timeoutAt).toISOString(),
+        ttl: this.init.ttl,
+      };
+      const journal = this.init.journal;
+      if (record?.status === 'waiting') {
+        if (Date.now() >= timeoutAt) {
+          // Timed out, unless an event got there first: the conditional write decides.
+          const { step } = await journal.resolveWaiting(waiter, 'null');
+          return deserialize(step?.output) as DurableEvent<T> | null;
+        }
+      } else {
+        this.ensureRunItem();
+        await journal.registerWaiter(waiter, {
+          id: stepId,
+          seq: waiter.seq,
+          status: 'waiting',
+          attempts: 1,
+          startedAt: new Date().toISOString(),
+          wakeAt: waiter.timeoutAt,
+          event: options.event,
+          ...(concurrent ? { concurrent: true } : {}),
+        }, this.init.fence);
+        // An event that came shortly before the waiter existed still counts (EVENT_LOOKBACK_MS).
+        for (const event of await journal.recentEvents(options.event, new Date(Date.now() - EVENT_LOOKBACK_MS))) {
+          if (!eventMatches(event, match)) continue;
+          const { step } = await journal.resolveWaiting(waiter, JSON.stringify(event));
+          if (step?.status === 'completed') return deserialize(step.output) as DurableEvent<T> | null;
+        }
+      }
+      this.waitingOn.push(waiter);
+      this.suspend(timeoutAt, 'timeout');
+      throw new SuspendSignal(this.runId, stepId);
+    });
+  }
+
+  /**
+   * The deadline came while the handler is still working: its pending steps are abandoned (the
+   * handler unwinds), the run suspends and continues at once in another invocation. A step in
+   * flight now runs again there (once); what it writes here from now on is dropped.
+   */
+  handOff(): boolean {
+    if (this.closed || this.handedOff || (!this.runItemWritten && this.inFlight.size === 0)) return false;
+    this.handedOff = true;
+    this.suspend(Date.now(), 'handoff');
+    this.inFlight.clear();
+    this.abandon(new SuspendSignal(this.runId, 'hand-off'));
+    return true;
+  }
+
+  private enter<T>(id: string, body: (claim: Claim) => Promise<T>): Promise<T> {
     if (this.closed) throw outsideError(id);
     if (typeof id !== 'string' || id.length === 0 || id.length > 256) {
       throw new TypeError(`${this.describe()}: step ids must be non-empty strings of at most 256 characters, got ${JSON.stringify(id)}.`);
     }
-    if (typeof fn !== 'function') throw new TypeError(`${this.describe()}: step.run('${id}', fn) needs a function.`);
     if (this.suspension) return Promise.reject(new SuspendSignal(this.runId, id));
     const count = this.idCounts.get(id) ?? 0;
     this.idCounts.set(id, count + 1);
@@ -125,11 +274,7 @@ export class Run {
       return Promise.reject(error);
     }
     this.called.add(stepId);
-
-    let result: Promise<Awaited<T>>;
-    if (record?.status === 'completed') result = Promise.resolve(deserialize(record.output) as Awaited<T>);
-    else if (record?.status === 'failed') result = Promise.reject(deserializeError(record.error ?? { name: 'Error', message: 'failed' }));
-    else result = this.execute(stepId, record?.seq ?? seq, concurrent, record, fn, options);
+    const result = body({ stepId, seq, concurrent, record });
     // Registered before the caller's own `await`, so the step leaves the in-flight set before the
     // handler continues: a step called next is then not taken for a concurrent one.
     const settled: Promise<void> = result.then(
@@ -137,12 +282,12 @@ export class Run {
       () => void this.inFlight.delete(settled),
     );
     this.inFlight.add(settled);
-    return result;
+    return Promise.race([result, this.abandoned]);
   }
 
   /** Waits for steps still running (parallel siblings of a failed step finish and are journaled). */
   async settle(): Promise<void> {
-    while (this.inFlight.size > 0) await Promise.all(this.inFlight);
+    while (this.inFlight.size > 0 && !this.handedOff) await Promise.all(this.inFlight);
   }
 
   /** Journals the run item (status, response...). Written with the pending steps in the next batch. */
@@ -174,19 +319,13 @@ export class Run {
     return `Run ${this.runId} of ${this.endpoint}${stepId === undefined ? '' : `, step '${stepId}'`}`;
   }
 
-  private async execute<T>(
-    stepId: string,
-    seq: number,
-    concurrent: boolean,
-    prior: StepRecord | undefined,
-    fn: () => T | Promise<T>,
-    options: StepOptions | undefined,
-  ): Promise<Awaited<T>> {
+  private async execute<T>({ stepId, seq, concurrent, record: prior }: Claim, fn: () => T | Promise<T>, options: StepOptions | undefined): Promise<Awaited<T>> {
     const retries = options?.retries ?? this.init.retries;
     const backoff = resolveBackoff(this.init.backoff, options?.backoff);
-    const base = { id: stepId, seq, startedAt: prior?.startedAt ?? new Date().toISOString(), ...(concurrent || prior?.concurrent ? { concurrent: true } : {}) };
+    const base = { id: stepId, seq: prior?.seq ?? seq, startedAt: prior?.startedAt ?? new Date().toISOString(), ...(concurrent || prior?.concurrent ? { concurrent: true } : {}) };
     let attempts = prior?.attempts ?? 0;
     for (;;) {
+      if (this.handedOff) throw new SuspendSignal(this.runId, stepId);
       attempts++;
       let value: Awaited<T>;
       const began = performance.now();
@@ -240,7 +379,8 @@ export class Run {
     return (
       delay <= this.init.inlineDelayMax &&
       this.inlineWaitedMs + delay <= this.init.inlineBudget &&
-      this.init.remainingMs() - delay > INLINE_SAFETY_MS
+      this.init.remainingMs() - delay > INLINE_SAFETY_MS &&
+      Date.now() + delay + INLINE_SAFETY_MS < this.init.handoffAt
     );
   }
 
@@ -249,12 +389,16 @@ export class Run {
   }
 
   private journalStep(step: StepRecord): void {
+    if (this.handedOff) {
+      log('info', 'step finished after the hand-off; its result is dropped and the next attempt runs it again', { endpoint: this.endpoint, runId: this.runId, stepId: step.id });
+      return;
+    }
     this.ensureRunItem();
     this.checkpointer.add({ type: 'step', runId: this.runId, step, ttl: this.init.ttl });
   }
 
   /** A fresh run reaches the journal with its first step: run item, request and step in one batch. */
-  private ensureRunItem(): void {
+  ensureRunItem(): void {
     if (this.runItemWritten) return;
     this.runItemWritten = true;
     this.checkpointer.add({ type: 'request', runId: this.runId, request: this.request, ttl: this.init.ttl });
@@ -286,6 +430,15 @@ export class Run {
     const message = `Injected failure ${attempts} of ${injected.times} (${INJECT_FAILURE_HEADER})`;
     throw injected.retryAfterMs === undefined ? new Error(message) : new RetryAfterError(message, injected.retryAfterMs);
   }
+}
+
+/** Whether every dotted path of `match` in the event equals its value (JSON equality). */
+export function eventMatches(event: Pick<ReceivedEvent, 'name' | 'id' | 'data'>, match: Record<string, unknown>): boolean {
+  return Object.entries(match).every(([path, expected]) => {
+    let value: unknown = event;
+    for (const part of path.split('.')) value = value === null || typeof value !== 'object' ? undefined : (value as Record<string, unknown>)[part];
+    return JSON.stringify(value) === JSON.stringify(expected);
+  });
 }
 
 export function outsideError(stepId: string): DurableContextError {

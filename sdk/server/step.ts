@@ -1,6 +1,7 @@
 import { AsyncLocalStorage } from 'node:async_hooks';
+import { toMs, type Duration } from './duration.ts';
 import type { StepOptions } from './options.ts';
-import { outsideError, type Run } from './run.ts';
+import { outsideError, type DurableEvent, type Run, type WaitForEventOptions } from './run.ts';
 
 /** Holds the run of one invocation; filled once the run is loaded (see the Middy middleware). */
 export interface RunSlot {
@@ -26,5 +27,29 @@ export const step = {
    */
   run<T>(id: string, fn: () => T | Promise<T>, options?: StepOptions): Promise<Awaited<T>> {
     return currentRun(id).step(id, fn, options);
+  },
+
+  /**
+   * Waits `duration`. Short sleeps (within `inlineDelayMax`) wait inline; longer ones suspend the
+   * run (the caller gets the 303) and a timer resumes it. The wake time is fixed by the first attempt.
+   */
+  sleep(id: string, duration: Duration): Promise<void> {
+    return currentRun(id).sleep(id, Date.now() + toMs(duration, `step.sleep('${id}') duration`));
+  },
+
+  /** Waits until `date`, as `sleep` does. A date in the past returns at once. */
+  sleepUntil(id: string, date: Date | string | number): Promise<void> {
+    const at = new Date(date).getTime();
+    if (Number.isNaN(at)) throw new TypeError(`step.sleepUntil('${id}') needs a valid date, got ${JSON.stringify(date)}.`);
+    return currentRun(id).sleep(id, at);
+  },
+
+  /**
+   * Suspends the run until `POST /events` delivers an event named `event` whose fields match
+   * (`match: { 'data.orderId': orderId }`), resolving to it, or to null after `timeout`. An event
+   * that arrived up to 5 minutes before the wait began also counts.
+   */
+  waitForEvent<T = unknown>(id: string, options: WaitForEventOptions): Promise<DurableEvent<T> | null> {
+    return currentRun(id).waitForEvent<T>(id, options);
   },
 };

@@ -6,13 +6,16 @@
 export interface ResumeEvent {
   type: 'durable-endpoints/resume';
   endpoint: string;
+  /** The Lambda function that runs the endpoint, for timers that deliver to several functions. */
+  functionName?: string;
   runId: string;
   /** The attempt that suspended; the resume starts attempt + 1. */
   attempt: number;
   reason: ResumeReason;
 }
 
-export type ResumeReason = 'retry' | 'sleep' | 'event' | 'handoff' | 'replay';
+/** retry, sleep, timeout (of a waitForEvent), event (one arrived), handoff, watchdog (an attempt died), replay. */
+export type ResumeReason = 'retry' | 'sleep' | 'timeout' | 'event' | 'handoff' | 'watchdog' | 'replay';
 
 export const RESUME_EVENT_TYPE = 'durable-endpoints/resume';
 

@@ -1,0 +1,67 @@
+import { randomUUID } from 'node:crypto';
+import type { Context } from 'aws-lambda';
+import type { HttpResponse, Journal } from '../journal/journal.ts';
+import { RESUME_EVENT_TYPE, type Timer } from '../timers/timer.ts';
+import { isHttpEvent, json, snapshotRequest } from './http.ts';
+import { log } from './log.ts';
+import { defaultJournal, defaultTimer } from './options.ts';
+import { EVENT_LOOKBACK_MS, eventMatches } from './run.ts';
+
+export interface EventsOptions {
+  /** Default: `DynamoJournal` on `DURABLE_TABLE`. */
+  journal?: Journal;
+  /** What resumes the runs an event completes. Default: the deployment's timer. */
+  timer?: Timer;
+}
+
+const MAX_EVENT_BYTES = 256 * 1024;
+const NO_REDACTION: ReadonlySet<string> = new Set();
+
+/**
+ * `POST /events` with `{ "name", "data", "id"? }`: completes the `step.waitForEvent` calls it
+ * matches and resumes their runs. The same `id` delivered again changes nothing. Every event is
+ * kept for a short window, so a waiter registered just after it still finds it.
+ * Answers `{ "id", "resumed": [runId…] }`.
+ */
+export function createEventsHandler(options: EventsOptions = {}): (event: unknown, context?: Partial<Context>) => Promise<HttpResponse> {
+  return async (event) => {
+    if (!isHttpEvent(event)) return json(400, error('Expected an API Gateway request for POST /events.'));
+    const request = snapshotRequest(event, NO_REDACTION);
+    const raw = request.isBase64Encoded && request.body ? Buffer.from(request.body, 'base64').toString('utf8') : request.body ?? '';
+    if (Buffer.byteLength(raw) > MAX_EVENT_BYTES) return json(413, error(`Events are limited to ${MAX_EVENT_BYTES} bytes.`));
+    let body: { name?: unknown; data?: unknown; id?: unknown };
+    try {
+      body = JSON.parse(raw);
+    } catch {
+      return json(400, error('The body must be JSON: { "name": string, "data": any, "id"?: string }.'));
+    }
+    if (typeof body?.name !== 'string' || body.name.length === 0 || body.name.length > 256) return json(400, error('`name` must be a non-empty string of at most 256 characters.'));
+    if (body.id !== undefined && (typeof body.id !== 'string' || !/^[\w.:/-]{1,128}$/.test(body.id))) {
+      return json(400, error('`id`, when given, must be 1-128 characters of letters, digits and _ . : / -.'));
+    }
+
+    const journal = options.journal ?? defaultJournal();
+    const timer = options.timer ?? defaultTimer();
+    const received = { name: body.name, id: (body.id as string | undefined) ?? randomUUID(), data: body.data ?? null, receivedAt: new Date().toISOString() };
+    const fresh = await journal.recordEvent(received, Math.floor((Date.now() + EVENT_LOOKBACK_MS) / 1_000) + 60);
+    if (!fresh) return json(200, { id: received.id, duplicate: true, resumed: [] });
+
+    const resumed: string[] = [];
+    for (const waiter of await journal.waiters(received.name)) {
+      if (!eventMatches(received, waiter.match)) continue;
+      const { resolved } = await journal.resolveWaiting(waiter, JSON.stringify(received));
+      if (!resolved) continue;
+      await timer.schedule(
+        { type: RESUME_EVENT_TYPE, endpoint: waiter.endpoint, functionName: waiter.functionName, runId: waiter.runId, attempt: waiter.attempt, reason: 'event' },
+        new Date(),
+      );
+      resumed.push(waiter.runId);
+    }
+    log('info', 'event received', { event: received.name, id: received.id, resumed: resumed.length });
+    return json(200, { id: received.id, resumed });
+  };
+}
+
+function error(message: string) {
+  return { error: { name: 'BadRequest', message } };
+}
