@@ -162,6 +162,22 @@ describe('durableFetch', () => {
     expect(api.received.at(-1)!.headers.authorization).toBeUndefined();
   });
 
+  it('polls the results URL again after a network error on a poll', async () => {
+    const log = statusLog();
+    let polls = 0;
+
+    const response = await durableFetch(`${api.url}/quick`, {
+      ...postJson({ order: 18 }, { 'x-durable-inject-failure': 'work:1' }),
+      onStatus: log.onStatus,
+      fetch: (request) => (request.method === 'GET' && ++polls === 1 ? Promise.reject(new TypeError('fetch failed')) : fetch(request)),
+    });
+
+    expect(response.status).toBe(200);
+    expect(await response.json()).toEqual({ echoed: { order: 18 } });
+    expect(polls).toBe(2);
+    expect(log.statuses()).toEqual(['retrying', 'running', 'completed']);
+  });
+
   describe('with idempotent: true', () => {
     it('sends an Idempotency-Key with a POST, and the same key again when the request is repeated after a network error', async () => {
       const sent: string[] = [];
