@@ -3,11 +3,12 @@
  * results route, timers, DynamoDB Local and the dashboard at /_durable/.
  */
 import { randomBytes } from 'node:crypto';
+import { stripTypeScriptTypes } from 'node:module';
 import { watch, type FSWatcher } from 'node:fs';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import type { Server } from 'node:http';
 import { join, relative, resolve } from 'node:path';
-import { createResultsHandler, DynamoJournal, LocalTimer, replayRun, RUN_ID_HEADER, type Level, type LogFields, type ResumeEvent, type RunStatus } from '../sdk/server/index.ts';
+import { createEventsHandler, createResultsHandler, DynamoJournal, LocalTimer, replayRun, RUN_ID_HEADER, type Level, type LogFields, type ResumeEvent, type RunStatus } from '../sdk/server/index.ts';
 import { appFileFromCdkJson, discoverEndpoints } from './discover.ts';
 import { localDynamoClient, startDynamoLocal, type DynamoLocal } from './dynamodb-local.ts';
 import { createGateway, serve } from './gateway.ts';
@@ -34,6 +35,10 @@ export interface DevServerOptions {
   tableName?: string;
   /** Where readable log lines go. Default: stdout. */
   log?: (line: string) => void;
+  /** Static files served at `/` (your pages calling the endpoints). Default: `public/` in `cwd`, if it exists. */
+  publicDir?: string;
+  /** Long-poll of the results route when a URL has no `wait`. Default 20 s, as deployed. */
+  resultsWaitSeconds?: number;
 }
 
 export interface DevServer {
@@ -70,7 +75,8 @@ export async function startDevServer(options: DevServerOptions = {}): Promise<De
   const byFunction = new Map(endpoints.map((e) => [e.functionName, e]));
   const timer = new LocalTimer({
     invoke: async (event) => {
-      const endpoint = byName.get(event.endpoint) ?? byFunction.get((await journal.getRun(event.runId))?.functionName ?? '');
+      const functionName = event.functionName ?? (await journal.getRun(event.runId))?.functionName;
+      const endpoint = byFunction.get(functionName ?? '') ?? byName.get(event.endpoint);
       if (!endpoint) throw new Error(`No endpoint ${event.endpoint} is served to resume run ${event.runId}.`);
       print(`↻ resume ${endpoint.routeKey} run ${event.runId} (${event.reason}, attempt ${event.attempt + 1})`);
       return runtime.invoke(endpoint.functionName, event, endpoint.timeoutMs);
@@ -83,7 +89,8 @@ export async function startDevServer(options: DevServerOptions = {}): Promise<De
   );
   await runtime.load();
 
-  const results = createResultsHandler({ journal, tokenSecret });
+  const results = createResultsHandler({ journal, tokenSecret, defaultWaitSeconds: options.resultsWaitSeconds });
+  const events = createEventsHandler({ journal, timer });
   const gateway = createGateway([
     ...endpoints.map((e) => ({
       routeKey: e.routeKey,
@@ -93,13 +100,17 @@ export async function startDevServer(options: DevServerOptions = {}): Promise<De
       invoke: (event: unknown) => runtime.invoke(e.functionName, event, e.timeoutMs),
     })),
     { routeKey: 'GET /runs/{runId}', format: '2.0', timeoutMs: 30_000, functionName: 'results', invoke: (event, context) => results(event, context) },
+    // On AWS this route is IAM-authorized; the dev server listens on loopback only, like Inngest's.
+    { routeKey: 'POST /events', format: '2.0', timeoutMs: 30_000, functionName: 'events', invoke: (event, context) => events(event, context) },
   ], { onTimeout: (route) => print(`✗ ${route.routeKey} did not answer within API Gateway's integration timeout`) });
 
   const api = createDashboardApi(journal, timer, endpoints);
+  const publicDir = options.publicDir ? resolve(cwd, options.publicDir) : join(cwd, 'public');
   const handle = async (request: Request): Promise<Response> => {
     const started = performance.now();
     const url = new URL(request.url);
-    const response = url.pathname === '/_durable' || url.pathname.startsWith('/_durable/') ? await api(request, url) : await gateway.fetch(request);
+    let response = url.pathname === '/_durable' || url.pathname.startsWith('/_durable/') ? await api(request, url) : await gateway.fetch(request);
+    if (response.status === 404 && request.method === 'GET' && !response.headers.has(RUN_ID_HEADER)) response = (await publicFile(publicDir, url.pathname)) ?? response;
     if (!url.pathname.startsWith('/_durable')) {
       const runId = response.headers.get(RUN_ID_HEADER);
       print(`${request.method} ${url.pathname} ${response.status} ${Math.round(performance.now() - started)}ms${runId ? ` run ${runId}` : ''}`);
@@ -144,7 +155,8 @@ async function recoverTimers(journal: DynamoJournal, timer: LocalTimer, print: (
   const runs = (await journal.listRuns({ limit: 100_000 })).filter((run) => LIVE_STATUSES.includes(run.status));
   for (const run of runs) {
     const at = run.wakeAt ? new Date(run.wakeAt) : new Date(run.leaseExpiresAt ?? Date.now());
-    await timer.schedule({ type: 'durable-endpoints/resume', endpoint: run.endpoint, runId: run.runId, attempt: run.attempt, reason: run.wakeAt ? 'retry' : 'handoff' }, at);
+    const reason = !run.wakeAt ? 'watchdog' : run.status === 'sleeping' ? 'sleep' : run.status === 'waiting' ? 'timeout' : 'retry';
+    await timer.schedule({ type: 'durable-endpoints/resume', endpoint: run.endpoint, functionName: run.functionName, runId: run.runId, attempt: run.attempt, reason }, at);
   }
   if (runs.length > 0) print(`↻ re-armed timers of ${runs.length} unfinished run(s)`);
 }
@@ -173,11 +185,20 @@ function createDashboardApi(journal: DynamoJournal, timer: LocalTimer, endpoints
       return Response.json(runDetail(loaded));
     }
     if (path.startsWith('/_durable/api/')) return Response.json({ error: 'Not found' }, { status: 404 });
+    if (path === '/_durable/client.js') return clientModule();
     return staticFile(path === '/_durable' ? 'index.html' : path.slice('/_durable/'.length));
   };
 }
 
-const CONTENT_TYPES: Record<string, string> = { html: 'text/html; charset=utf-8', js: 'text/javascript; charset=utf-8', css: 'text/css; charset=utf-8' };
+const CONTENT_TYPES: Record<string, string> = {
+  html: 'text/html; charset=utf-8',
+  js: 'text/javascript; charset=utf-8',
+  mjs: 'text/javascript; charset=utf-8',
+  css: 'text/css; charset=utf-8',
+  json: 'application/json',
+  svg: 'image/svg+xml',
+  png: 'image/png',
+};
 
 async function staticFile(name: string): Promise<Response> {
   if (!/^[\w.-]+$/.test(name)) return new Response('Not found', { status: 404 });
@@ -186,6 +207,32 @@ async function staticFile(name: string): Promise<Response> {
     return new Response(body, { headers: { 'content-type': CONTENT_TYPES[name.split('.').pop()!] ?? 'application/octet-stream', 'cache-control': 'no-store' } });
   } catch {
     return new Response('Not found', { status: 404 });
+  }
+}
+
+/**
+ * `durable-endpoints/client` as a browser module, for pages served here: the built file when the
+ * package is installed, else the TypeScript source with its types stripped by Node itself.
+ */
+async function clientModule(): Promise<Response> {
+  const headers = { 'content-type': CONTENT_TYPES.js!, 'cache-control': 'no-store' };
+  try {
+    return new Response(await readFile(new URL('../sdk/client/index.js', import.meta.url)), { headers });
+  } catch {
+    const source = await readFile(new URL('../sdk/client/index.ts', import.meta.url), 'utf8');
+    return new Response(stripTypeScriptTypes(source), { headers });
+  }
+}
+
+async function publicFile(dir: string, pathname: string): Promise<Response | undefined> {
+  const relativePath = decodeURIComponent(pathname).replace(/^\/+/, '') || 'index.html';
+  const file = resolve(dir, relativePath);
+  if (!file.startsWith(dir + '/')) return undefined;
+  try {
+    const body = await readFile(file);
+    return new Response(body, { headers: { 'content-type': CONTENT_TYPES[file.split('.').pop()!] ?? 'application/octet-stream', 'cache-control': 'no-store' } });
+  } catch {
+    return undefined;
   }
 }
 

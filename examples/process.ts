@@ -6,6 +6,7 @@
 import middy from '@middy/core';
 import type { APIGatewayProxyEventV2 } from 'aws-lambda';
 import { durable, step } from 'durable-endpoints';
+import { badRequest, json } from './http.ts';
 
 export const handler = middy<APIGatewayProxyEventV2>()
   .use(durable())
@@ -17,7 +18,7 @@ export const handler = middy<APIGatewayProxyEventV2>()
     const enriched = await step.run('enrich-data', async () => ({ ...data, account: await lookupAccount(userId) }));
     const result = await step.run('process', () => processData(enriched));
     await step.run('notify', () => notify(userId, result));
-    return { statusCode: 200, headers: { 'content-type': 'application/json' }, body: JSON.stringify({ success: true, result }) };
+    return json(200, { success: true, result });
   });
 
 type Input = { userId: string; data: Record<string, unknown> } | { error: string };
@@ -33,10 +34,6 @@ function parseInput(body: string | undefined): Input {
   if (typeof userId !== 'string' || userId.length === 0) return { error: '`userId` must be a non-empty string.' };
   if (typeof data !== 'object' || data === null || Array.isArray(data)) return { error: '`data` must be an object.' };
   return { userId, data: data as Record<string, unknown> };
-}
-
-function badRequest(message: string) {
-  return { statusCode: 400, headers: { 'content-type': 'application/json' }, body: JSON.stringify({ error: { name: 'BadRequest', message } }) };
 }
 
 // Stand-ins for the services a real endpoint would call, with realistic latency and no network.

@@ -102,6 +102,8 @@ describe('step.waitForEvent and POST /events', () => {
     const first = await handler(post('/orders', { orderId: 'o-1' }));
     const runId = first.headers!['x-durable-run-id']!;
     expect(first.statusCode).toBe(303);
+    // The event may come any moment: callers are told to come back at once, not after the timeout.
+    expect(first.headers!['retry-after']).toBe('1');
     expect((await journal.getRun(runId))?.status).toBe('waiting');
     expect(timer.scheduled[0]!.event.reason).toBe('timeout');
 

@@ -218,7 +218,7 @@ export class DurableEndpoint {
     if (invocation.resumed) return json(202, { runId: run.runId, status: 'running' }, { [RUN_ID_HEADER]: run.runId });
     const token = signToken(secret!, run.runId, new Date(Date.now() + this.settings.tokenTtl));
     const url = resultUrl(this.options.resultsBaseUrl ?? apiBaseUrl(run.request), run.runId, token);
-    return seeOther(run.runId, url, Math.max(1, Math.ceil((wakeAt - Date.now()) / 1_000)));
+    return seeOther(run.runId, url, retryAfterSeconds(reason, wakeAt));
   }
 
   /**
@@ -312,6 +312,16 @@ export class DurableEndpoint {
       dev: isDevMode(),
     });
   }
+}
+
+/**
+ * When to look again. A run waiting for an event may finish any moment (its wake time is only the
+ * timeout), so its callers come back at once and long-poll; other runs have nothing to show before
+ * their wake time.
+ */
+export function retryAfterSeconds(reason: ResumeReason | undefined, wakeAt: number): number {
+  if (reason === 'timeout') return 1;
+  return Math.max(1, Math.ceil((wakeAt - Date.now()) / 1_000));
 }
 
 function remainingMs(context: Partial<Context> | undefined): number {

@@ -58,7 +58,7 @@ export function createResultsHandler(options: ResultsOptions = {}): (event: unkn
       if (TERMINAL_STATUSES.includes(run.status) && run.response) return run.response;
       const now = Date.now();
       if (now >= deadline) {
-        const wakeIn = run.wakeAt ? Math.ceil((Date.parse(run.wakeAt) - now) / 1_000) : 1;
+        const wakeIn = run.wakeAt && run.status !== 'waiting' ? Math.ceil((Date.parse(run.wakeAt) - now) / 1_000) : 1;
         const self = `${apiBaseUrl(request)}${stripStage(request)}?${query.toString()}`;
         return json(
           303,

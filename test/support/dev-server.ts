@@ -6,6 +6,9 @@ import type { DevEndpoint } from '../../dev/protocol.ts';
 
 export const EXAMPLE_ENDPOINTS: DevEndpoint[] = [
   { routeKey: 'POST /process', entry: resolve('examples/process.ts'), handler: 'handler', format: '2.0', timeoutMs: 30_000, functionName: 'ProcessFunction' },
+  { routeKey: 'POST /orders', entry: resolve('examples/orders.ts'), handler: 'handler', format: '2.0', timeoutMs: 30_000, functionName: 'OrdersFunction' },
+  { routeKey: 'GET /remind', entry: resolve('examples/remind.ts'), handler: 'handler', format: '2.0', timeoutMs: 30_000, functionName: 'RemindFunction' },
+  { routeKey: 'GET /research', entry: resolve('examples/research/handler.ts'), handler: 'handler', format: '2.0', timeoutMs: 60_000, functionName: 'ResearchFunction' },
 ];
 
 /** A dev server on a free port, on the test run's DynamoDB Local, with its log lines collected. */
