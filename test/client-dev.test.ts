@@ -1,0 +1,75 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { durableFetch, type DurableStatus } from '../sdk/client/index.ts';
+import { processBody, startTestDevServer } from './support/dev-server.ts';
+
+describe('durableFetch against the dev server', () => {
+  let server: Awaited<ReturnType<typeof startTestDevServer>>;
+  beforeAll(async () => {
+    // A 1 s long-poll (20 s as deployed) so that a run outlives several polls quickly.
+    server = await startTestDevServer({ resultsWaitSeconds: 1 });
+  });
+  afterAll(() => server.close());
+
+  const process = (headers: Record<string, string> = {}, init: Parameters<typeof durableFetch>[1] = {}) =>
+    durableFetch(`${server.url}/process`, { method: 'POST', headers: { 'content-type': 'application/json', ...headers }, body: JSON.stringify(processBody), ...init });
+
+  it('returns a direct result with its run id', async () => {
+    const statuses: DurableStatus[] = [];
+    const response = await process({}, { onStatus: (e) => statuses.push(e.status) });
+
+    expect(response.status).toBe(200);
+    expect(response.headers.get('x-durable-run-id')).toMatch(/^[0-9A-Z]{26}$/);
+    expect(statuses).toEqual(['completed']);
+  });
+
+  it('returns the final result after an injected failure sends the run asynchronous', async () => {
+    const statuses: DurableStatus[] = [];
+    const response = await process({ 'x-durable-inject-failure': 'process:1:3s' }, { onStatus: (e) => statuses.push(e.status) });
+
+    expect(response.status).toBe(200);
+    expect(await response.json()).toMatchObject({ success: true });
+    expect(statuses[0]).toBe('retrying');
+    expect(statuses.at(-1)).toBe('completed');
+  });
+
+  it('keeps polling a run that is still going after a long-poll ends', async () => {
+    const statuses: DurableStatus[] = [];
+    // Waiting for an event, the run says "come back at once" (Retry-After: 1): every 1 s long-poll ends
+    // with the run still going, until its 3 s timeout.
+    const response = await durableFetch(`${server.url}/orders`, {
+      method: 'POST',
+      body: JSON.stringify({ orderId: 'never-approved', approvalTimeout: '3s' }),
+      onStatus: (e) => statuses.push(e.status),
+    });
+
+    expect(response.status).toBe(200);
+    expect(await response.json()).toEqual({ orderId: 'never-approved', approved: false });
+    expect(statuses[0]).toBe('retrying');
+    expect(statuses.filter((s) => s === 'running').length).toBeGreaterThanOrEqual(2);
+  });
+
+  it('returns the failed-run response and reports failed', async () => {
+    const statuses: DurableStatus[] = [];
+    const response = await process({ 'x-durable-inject-failure': 'enrich-data:9:1ms' }, { onStatus: (e) => statuses.push(e.status) });
+
+    expect(response.status).toBe(500);
+    expect(await response.json()).toMatchObject({ status: 'failed', error: { message: expect.stringContaining('Injected failure') } });
+    expect(statuses.at(-1)).toBe('failed');
+  });
+
+  it('stops waiting when aborted, while the run goes on', async () => {
+    const controller = new AbortController();
+    let runId: string | undefined;
+    const pending = process({ 'x-durable-inject-failure': 'process:1:3s' }, {
+      signal: controller.signal,
+      onStatus: (e) => {
+        runId ??= e.runId;
+        if (e.status === 'retrying') controller.abort(new Error('user left'));
+      },
+    });
+
+    await expect(pending).rejects.toThrow('user left');
+    const detail = await (await fetch(`${server.url}/_durable/api/runs/${runId}`)).json();
+    expect(['running', 'completed']).toContain(detail.run.status);
+  });
+});
