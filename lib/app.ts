@@ -17,7 +17,7 @@ const durable = new DurableEndpoints(stack, 'Durable', {
   // An example: `cdk destroy` removes its data too. Keep the default (RETAIN) for real endpoints.
   removalPolicy: RemovalPolicy.DESTROY,
 });
-const process = durable.addEndpoint('POST /process', { entry: fileURLToPath(new URL('../examples/process.ts', import.meta.url)) });
+const processFunction = durable.addEndpoint('POST /process', { entry: fileURLToPath(new URL('../examples/process.ts', import.meta.url)) });
 Validations.of(durable.api.node.findChild('POST/process')).acknowledge({
   id: 'AwsSolutions-APIG4',
   reason: 'The example endpoint is public on purpose, so a deployed stack can be tried with curl. Pass `authorizer` to addEndpoint for real endpoints.',
@@ -25,7 +25,7 @@ Validations.of(durable.api.node.findChild('POST/process')).acknowledge({
 
 new CfnOutput(stack, 'ApiUrl', { value: durable.url!, description: 'Base URL: POST <ApiUrl>process' });
 new CfnOutput(stack, 'TableName', { value: durable.table.tableName, description: 'The journal table' });
-new CfnOutput(stack, 'ProcessFunctionName', { value: process.functionName });
+new CfnOutput(stack, 'ProcessFunctionName', { value: processFunction.functionName });
 
 Validations.of(app).addPlugins(new nag.AwsSolutionsChecks(app));
 
