@@ -20,7 +20,6 @@ import {
   StepFunctionsTimer,
   TimerError,
   type ResumeEvent,
-  type TimerMessage,
 } from '../sdk/server/index.ts';
 
 const sfn = mockClient(SFNClient);
@@ -146,7 +145,7 @@ describe('SchedulerTimer', () => {
   });
 
   it('treats ConflictException as already scheduled', async () => {
-    scheduler.on(CreateScheduleCommand).rejects(new ConflictException({ message: 'exists', $metadata: {} }));
+    scheduler.on(CreateScheduleCommand).rejects(new ConflictException({ Message: 'exists', message: 'exists', $metadata: {} }));
 
     await expect(timer().schedule(event, new Date(Date.now() + 600_000))).resolves.toBeUndefined();
   });
