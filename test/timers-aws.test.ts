@@ -216,8 +216,8 @@ describe('AwsTimer', () => {
   it.each([
     ['a resume already due', -1_000, { lambda: 1, sfn: 0, scheduler: 0 }],
     ['30 seconds', 30_000, { lambda: 0, sfn: 1, scheduler: 0 }],
-    ['just under 4 minutes', 239_000, { lambda: 0, sfn: 1, scheduler: 0 }],
-    ['4 minutes', 241_000, { lambda: 0, sfn: 0, scheduler: 1 }],
+    ['just under a minute', 59_000, { lambda: 0, sfn: 1, scheduler: 0 }],
+    ['a minute', 61_000, { lambda: 0, sfn: 0, scheduler: 1 }],
     ['30 days', 30 * 86_400_000, { lambda: 0, sfn: 0, scheduler: 1 }],
   ])('sends %s to the right service with the default thresholds, configured from the environment', async (_case, delay, expected) => {
     await new AwsTimer().schedule(event, new Date(Date.now() + delay));
@@ -226,11 +226,11 @@ describe('AwsTimer', () => {
   });
 
   it('takes its thresholds as options', async () => {
-    const timer = new AwsTimer({ immediateMax: '2s', stepFunctionsMax: '1m' });
+    const timer = new AwsTimer({ immediateMax: '2s', stepFunctionsMax: '4m' });
 
     await timer.schedule(event, new Date(Date.now() + 1_000));
-    await timer.schedule({ ...event, attempt: 3 }, new Date(Date.now() + 30_000));
-    await timer.schedule({ ...event, attempt: 4 }, new Date(Date.now() + 90_000));
+    await timer.schedule({ ...event, attempt: 3 }, new Date(Date.now() + 200_000));
+    await timer.schedule({ ...event, attempt: 4 }, new Date(Date.now() + 241_000));
 
     expect(services()).toEqual({ lambda: 1, sfn: 1, scheduler: 1 });
   });

@@ -12,8 +12,10 @@ export interface AwsTimerOptions {
   immediateMax?: Duration;
   /**
    * Delays shorter than this (and longer than `immediateMax`) use the Step Functions timer, second
-   * precise; this and longer ones use EventBridge Scheduler. Default `'4m'`, at most `'290s'`:
-   * an Express execution lasts at most 5 minutes, its start and the invoke included.
+   * precise; this and longer ones use EventBridge Scheduler. Default `'1m'`: an Express execution
+   * bills its waiting time (about $1 per million per second waited at 64 MB), a schedule costs
+   * $1 per million whatever the delay, so beyond a minute Scheduler is the cheaper one. At most
+   * `'290s'`: an Express execution lasts at most 5 minutes, its start and the invoke included.
    */
   stepFunctionsMax?: Duration;
   /** Default: `DURABLE_TIMER_STATE_MACHINE_ARN`. */
@@ -36,7 +38,7 @@ const EXPRESS_WAIT_LIMIT_MS = 290_000;
  * | delay | service |
  * | --- | --- |
  * | `<= immediateMax` (0) | Lambda async invoke |
- * | `< stepFunctionsMax` (4 min) | Express state machine: Wait, then invoke |
+ * | `< stepFunctionsMax` (1 min) | Express state machine: Wait, then invoke |
  * | longer, up to a year | EventBridge Scheduler one-time schedule, which starts the same state machine |
  *
  * Every option defaults to the environment the `DurableEndpoints` construct sets, so
@@ -51,7 +53,7 @@ export class AwsTimer implements Timer {
 
   constructor(options: AwsTimerOptions = {}) {
     this.immediateMax = options.immediateMax === undefined ? 0 : toMs(options.immediateMax, 'immediateMax');
-    this.stepFunctionsMax = options.stepFunctionsMax === undefined ? 240_000 : toMs(options.stepFunctionsMax, 'stepFunctionsMax');
+    this.stepFunctionsMax = options.stepFunctionsMax === undefined ? 60_000 : toMs(options.stepFunctionsMax, 'stepFunctionsMax');
     if (this.stepFunctionsMax > EXPRESS_WAIT_LIMIT_MS) {
       throw new RangeError(
         `AwsTimer: stepFunctionsMax is ${this.stepFunctionsMax} ms, but an Express state machine runs at most 5 minutes. Use '290s' or less.`,
