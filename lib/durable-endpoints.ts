@@ -128,7 +128,9 @@ export class DurableEndpoints extends Construct {
   private readonly props: DurableEndpointsProps;
   // Kept apart from the state machine's role policy: the state machine must not depend on it,
   // since the endpoints' environment names the state machine (a CloudFormation cycle otherwise).
-  private readonly timerInvokePolicy: Policy;
+  // Created with the first endpoint: an empty policy does not synthesize.
+  private timerInvokePolicy?: Policy;
+  private readonly timerRole: Role;
 
   constructor(scope: Construct, id: string, props: DurableEndpointsProps = {}) {
     super(scope, id);
@@ -160,7 +162,7 @@ export class DurableEndpoints extends Construct {
     });
 
     this.timerLogGroup = this.logGroup('TimerLogs');
-    const timerRole = new Role(this, 'TimerRole', { assumedBy: new ServicePrincipal('states.amazonaws.com') });
+    const timerRole = (this.timerRole = new Role(this, 'TimerRole', { assumedBy: new ServicePrincipal('states.amazonaws.com') }));
     const wait = new Wait(this, 'WaitUntilWakeAt', { time: WaitTime.timestampPath('$.wakeAt') });
     // A plain task state, because the function to invoke comes from the input: one state machine
     // serves every endpoint of the construct, and its role may invoke exactly those functions.
@@ -187,7 +189,6 @@ export class DurableEndpoints extends Construct {
       timeout: Duration.minutes(5),
       logs: { destination: this.timerLogGroup, level: LogLevel.ALL, includeExecutionData: false },
     });
-    this.timerInvokePolicy = new Policy(this, 'TimerInvokePolicy', { roles: [timerRole] });
     Validations.of(timerRole).acknowledge({
       id: 'AwsSolutions-IAM5[Resource::*]',
       reason:
@@ -239,10 +240,13 @@ export class DurableEndpoints extends Construct {
     props.encryptionKey?.grantDecrypt(this.resultsFunction);
     this.tokenSecret.grantRead(this.resultsFunction);
     this.addRoute(RESULTS_ROUTE, this.resultsFunction);
-    Validations.of(this.routeScope(RESULTS_ROUTE)).acknowledge({
-      id: this.apiType === 'http' ? 'AwsSolutions-APIG4' : 'AwsSolutions-COG4',
-      reason: 'The results route authenticates each request itself: the URL carries an HMAC token over the run id and its expiry (401 otherwise).',
-    });
+    const resultsRoute = Validations.of(this.routeScope(RESULTS_ROUTE));
+    for (const id of this.apiType === 'http' ? ['AwsSolutions-APIG4'] : ['AwsSolutions-APIG4', 'AwsSolutions-COG4']) {
+      resultsRoute.acknowledge({
+        id,
+        reason: 'The results route authenticates each request itself: the URL carries an HMAC token over the run id and its expiry (401 otherwise).',
+      });
+    }
 
     registry().push(this);
   }
@@ -306,6 +310,7 @@ export class DurableEndpoints extends Construct {
       roles: [fn.role!],
       statements: [new PolicyStatement({ actions: ['lambda:InvokeFunction'], resources: [fn.functionArn] })],
     });
+    this.timerInvokePolicy ??= new Policy(this, 'TimerInvokePolicy', { roles: [this.timerRole] });
     this.timerInvokePolicy.addStatements(new PolicyStatement({ actions: ['lambda:InvokeFunction'], resources: [fn.functionArn] }));
 
     this.addRoute(routeKey, fn, props.authorizer);
