@@ -64,6 +64,17 @@ export class JournalError extends Error {
   }
 }
 
+/**
+ * A timer service refused to arm a resume. The run is saved but nothing will wake it: the message
+ * names the run and the service, and the cause carries the service's own error.
+ */
+export class TimerError extends Error {
+  constructor(message: string, options?: ErrorOptions) {
+    super(message, options);
+    this.name = 'TimerError';
+  }
+}
+
 /** The error as it is journaled and shown to callers: no stack, no cause chain. */
 export interface SerializedError {
   name: string;

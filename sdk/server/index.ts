@@ -8,6 +8,7 @@ export {
   DurableContextError,
   LeaseLostError,
   JournalError,
+  TimerError,
   type SerializedError,
 } from './errors.ts';
 export { configureDurable, type DurableOptions, type StepOptions, type BackoffOptions, type FailureInfo } from './options.ts';
@@ -37,3 +38,8 @@ export type {
 } from '../journal/journal.ts';
 export { LocalTimer, type LocalTimerOptions } from '../timers/local.ts';
 export { isResumeEvent, RESUME_EVENT_TYPE, type ResumeEvent, type ResumeReason, type Timer } from '../timers/timer.ts';
+export { AwsTimer, type AwsTimerOptions } from '../timers/aws.ts';
+export { StepFunctionsTimer, type StepFunctionsTimerOptions } from '../timers/step-functions.ts';
+export { SchedulerTimer, type SchedulerTimerOptions } from '../timers/scheduler.ts';
+export { LambdaInvokeTimer, type LambdaInvokeTimerOptions } from '../timers/lambda-invoke.ts';
+export type { TimerMessage } from '../timers/delivery.ts';

@@ -1,5 +1,6 @@
 import { DynamoJournal } from '../journal/dynamodb.ts';
 import type { HttpResponse, Journal } from '../journal/journal.ts';
+import { AwsTimer } from '../timers/aws.ts';
 import type { Timer } from '../timers/timer.ts';
 import { toMs, type Duration } from './duration.ts';
 import type { SerializedError } from './errors.ts';
@@ -49,7 +50,11 @@ export interface DurableOptions {
   tokenTtl?: Duration;
   /** How long a run's journal items are kept (DynamoDB TTL). Default `'30d'`. */
   retention?: Duration;
-  /** The secret that signs result URLs. Default: `DURABLE_TOKEN_SECRET`. A function is called once and cached. */
+  /**
+   * The secret that signs result URLs. Default: `DURABLE_TOKEN_SECRET`, else the Secrets Manager
+   * secret whose ARN is `DURABLE_TOKEN_SECRET_ARN` (what the construct sets). A function is called
+   * once and cached.
+   */
   tokenSecret?: string | (() => Promise<string>);
   /** Origin and stage prefix of result URLs, e.g. `'https://api.example.com/v1'`. Default: derived from the request. */
   resultsBaseUrl?: string;
@@ -57,7 +62,7 @@ export interface DurableOptions {
   onFailure?: (failure: FailureInfo) => HttpResponse | Promise<HttpResponse>;
   /** Default: `DynamoJournal` on the table named by `DURABLE_TABLE`. */
   journal?: Journal;
-  /** Default: the timer set by `configureDurable` (the dev server) or by the deployment's environment. */
+  /** Default: the timer set by `configureDurable` (the dev server), else `AwsTimer` from the deployment's environment. */
   timer?: Timer;
 }
 
@@ -136,8 +141,12 @@ export function defaultJournal(): Journal {
   return envJournal;
 }
 
+let envTimer: AwsTimer | undefined;
+
 export function defaultTimer(): Timer {
   if (globalDefaults.timer) return globalDefaults.timer;
+  // The DurableEndpoints construct sets this (and the scheduler's variables) on every endpoint.
+  if (process.env.DURABLE_TIMER_STATE_MACHINE_ARN) return (envTimer ??= new AwsTimer());
   throw new Error(
     'durable-endpoints: no timer configured, so a run cannot be resumed later. Deploy with the DurableEndpoints construct, ' +
       'run under `durable dev`, or pass `timer` to durable().',
@@ -149,10 +158,13 @@ export function secretSource(option: DurableOptions['tokenSecret']): () => Promi
   return () => {
     cached ??= (async () => {
       const secret =
-        typeof option === 'function' ? await option() : (option ?? globalDefaults.tokenSecret ?? process.env.DURABLE_TOKEN_SECRET);
+        typeof option === 'function'
+          ? await option()
+          : (option ?? globalDefaults.tokenSecret ?? process.env.DURABLE_TOKEN_SECRET ?? (await deployedSecret()));
       if (!secret || secret.length < 16) {
         throw new Error(
-          'durable-endpoints: no token secret (at least 16 characters) to sign result URLs. Set DURABLE_TOKEN_SECRET or pass `tokenSecret`.',
+          'durable-endpoints: no token secret (at least 16 characters) to sign result URLs. Deploy with the DurableEndpoints construct ' +
+            '(it sets DURABLE_TOKEN_SECRET_ARN), set DURABLE_TOKEN_SECRET, or pass `tokenSecret`.',
         );
       }
       return secret;
@@ -160,6 +172,35 @@ export function secretSource(option: DurableOptions['tokenSecret']): () => Promi
     cached.catch(() => (cached = undefined));
     return cached;
   };
+}
+
+// One read per cold start for every endpoint and results handler in the process.
+const deployedSecrets = new Map<string, Promise<string | undefined>>();
+
+/** The secret the construct generated, from Secrets Manager by `DURABLE_TOKEN_SECRET_ARN`. */
+function deployedSecret(): Promise<string | undefined> {
+  const arn = process.env.DURABLE_TOKEN_SECRET_ARN;
+  if (!arn) return Promise.resolve(undefined);
+  let secret = deployedSecrets.get(arn);
+  if (!secret) {
+    secret = (async () => {
+      // Loaded only where the secret lives in Secrets Manager, and only once.
+      const { SecretsManagerClient, GetSecretValueCommand } = await import('@aws-sdk/client-secrets-manager');
+      try {
+        const { SecretString } = await new SecretsManagerClient({}).send(new GetSecretValueCommand({ SecretId: arn }));
+        return SecretString;
+      } catch (error) {
+        throw new Error(
+          `durable-endpoints: could not read the token secret ${arn} from Secrets Manager (${(error as Error).name}: ${(error as Error).message}). ` +
+            'Check that the function may call secretsmanager:GetSecretValue on it.',
+          { cause: error },
+        );
+      }
+    })();
+    secret.catch(() => deployedSecrets.delete(arn));
+    deployedSecrets.set(arn, secret);
+  }
+  return secret;
 }
 
 export function isDevMode(): boolean {

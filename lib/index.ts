@@ -1,0 +1,7 @@
+export {
+  DurableEndpoints,
+  registeredDurableEndpoints,
+  type DurableEndpointsProps,
+  type DurableEndpointProps,
+  type DurableEndpointDefinition,
+} from './durable-endpoints.ts';

@@ -1,0 +1,33 @@
+/**
+ * What `cdk deploy` uploads: the example endpoint bundled by esbuild as the construct configures
+ * it (ESM, Node 24, the kit resolved from its TypeScript sources), loaded and called as Lambda's
+ * Node.js runtime would. This is the one synth in the tests that bundles.
+ */
+import { App, Stack } from 'aws-cdk-lib';
+import { readdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import { describe, expect, it } from 'vitest';
+import { DurableEndpoints } from '../lib/index.ts';
+import { httpApiEvent, lambdaContext } from '../sdk/testing/index.ts';
+
+describe('the bundled endpoint', () => {
+  it('loads as an ES module with a source map and answers a request that needs no step without calling AWS', async () => {
+    const app = new App();
+    const stack = new Stack(app, 'Bundled');
+    new DurableEndpoints(stack, 'Durable').addEndpoint('POST /process', { entry: fileURLToPath(new URL('../examples/process.ts', import.meta.url)) });
+    const assembly = app.synth();
+    const bundles = readdirSync(assembly.directory)
+      .filter((name) => name.startsWith('asset.'))
+      .map((name) => join(assembly.directory, name));
+    expect(bundles).toHaveLength(2); // the endpoint and the results Lambda
+    for (const dir of bundles) expect(readdirSync(dir).sort()).toEqual(['index.mjs', 'index.mjs.map']);
+    process.env.DURABLE_TABLE = 'never-called';
+    const loaded = await Promise.all(bundles.map((dir) => import(pathToFileURL(join(dir, 'index.mjs')).href)));
+    expect(loaded.map((m) => typeof m.handler)).toEqual(['function', 'function']);
+
+    const example = loaded.find((m) => 'outbox' in m)!;
+    const response = await example.handler(httpApiEvent({ method: 'POST', path: '/process', body: 'not json' }), lambdaContext());
+    expect(response.statusCode).toBe(400);
+  });
+});

@@ -1,0 +1,281 @@
+/**
+ * The CloudFormation the DurableEndpoints construct synthesizes. Bundling is skipped (the
+ * `aws:cdk:bundling-stacks` context): these tests read the template, not the code.
+ */
+import { App, RemovalPolicy, Stack } from 'aws-cdk-lib';
+import { RestApi } from 'aws-cdk-lib/aws-apigateway';
+import { HttpApi } from 'aws-cdk-lib/aws-apigatewayv2';
+import { Match, Template } from 'aws-cdk-lib/assertions';
+import { Key } from 'aws-cdk-lib/aws-kms';
+import { fileURLToPath } from 'node:url';
+import { describe, expect, it } from 'vitest';
+import { DurableEndpoints, type DurableEndpointsProps } from '../lib/index.ts';
+import { RESUME_EVENT_TYPE, isResumeEvent, type TimerMessage } from '../sdk/server/index.ts';
+
+const ENTRY = fileURLToPath(new URL('../examples/process.ts', import.meta.url));
+
+function synth(props: (stack: Stack) => DurableEndpointsProps = () => ({})) {
+  const app = new App({ context: { 'aws:cdk:bundling-stacks': [] } });
+  const stack = new Stack(app, 'Test');
+  const durable = new DurableEndpoints(stack, 'Durable', props(stack));
+  const fn = durable.addEndpoint('POST /process', { entry: ENTRY });
+  return { stack, durable, fn, template: Template.fromStack(stack) };
+}
+
+type Resource = { Type: string; Properties: Record<string, unknown>; DependsOn?: string[] };
+type Statement = { Action: string | string[]; Resource: unknown; Effect: string; Condition?: unknown };
+
+/** The policy statements on a role, from every AWS::IAM::Policy attached to it. */
+function statementsOf(template: Template, roleLogicalId: string): Statement[] {
+  const policies = Object.values(template.findResources('AWS::IAM::Policy')) as Resource[];
+  return policies
+    .filter((p) => (p.Properties.Roles as { Ref: string }[]).some((r) => r.Ref === roleLogicalId))
+    .flatMap((p) => (p.Properties.PolicyDocument as { Statement: Statement[] }).Statement);
+}
+const actionsOf = (statements: Statement[]) => statements.flatMap((s) => [s.Action].flat()).sort();
+
+function logicalId(stack: Stack, construct: { node: { defaultChild?: unknown } }): string {
+  return stack.resolve(stack.getLogicalId(construct.node.defaultChild as never)) as string;
+}
+
+describe('DurableEndpoints', () => {
+  const { stack, durable, fn, template } = synth();
+  const fnRole = logicalId(stack, fn.role as never);
+  const resultsRole = logicalId(stack, durable.resultsFunction.role as never);
+
+  it('creates the journal table: pk/sk strings, on demand, TTL on ttl, point-in-time recovery, encrypted, retained', () => {
+    template.hasResource('AWS::DynamoDB::Table', {
+      DeletionPolicy: 'Retain',
+      Properties: {
+        KeySchema: [
+          { AttributeName: 'pk', KeyType: 'HASH' },
+          { AttributeName: 'sk', KeyType: 'RANGE' },
+        ],
+        AttributeDefinitions: [
+          { AttributeName: 'pk', AttributeType: 'S' },
+          { AttributeName: 'sk', AttributeType: 'S' },
+        ],
+        BillingMode: 'PAY_PER_REQUEST',
+        TimeToLiveSpecification: { AttributeName: 'ttl', Enabled: true },
+        PointInTimeRecoverySpecification: { PointInTimeRecoveryEnabled: true },
+        SSESpecification: { SSEEnabled: true }, // the AWS managed key aws/dynamodb
+      },
+    });
+  });
+
+  it('creates an HTTP API with access logs, the endpoint route and GET /runs/{runId}', () => {
+    template.resourceCountIs('AWS::ApiGatewayV2::Api', 1);
+    template.hasResourceProperties('AWS::ApiGatewayV2::Stage', {
+      StageName: '$default',
+      AutoDeploy: true,
+      AccessLogSettings: { DestinationArn: Match.anyValue() },
+    });
+    const routes = Object.values(template.findResources('AWS::ApiGatewayV2::Route')).map((r) => (r as Resource).Properties.RouteKey);
+    expect(routes.sort()).toEqual(['GET /runs/{runId}', 'POST /process']);
+    expect(durable.apiType).toBe('http');
+  });
+
+  it('deploys the endpoint and the results Lambda on Node.js 24, arm64, with source maps and their own log groups', () => {
+    const functions = Object.values(template.findResources('AWS::Lambda::Function')) as Resource[];
+    expect(functions).toHaveLength(2);
+    for (const f of functions) {
+      expect(f.Properties).toMatchObject({
+        Runtime: 'nodejs24.x',
+        Architectures: ['arm64'],
+        Environment: { Variables: { NODE_OPTIONS: '--enable-source-maps' } },
+        LoggingConfig: { LogGroup: { Ref: expect.any(String) } },
+      });
+    }
+    template.allResourcesProperties('AWS::Logs::LogGroup', { RetentionInDays: 30 });
+    template.resourceCountIs('AWS::Logs::LogGroup', 4); // two functions, the API's access logs, the timer
+  });
+
+  it('wires the endpoint to the journal, the secret and the timers through its environment', () => {
+    template.hasResourceProperties('AWS::Lambda::Function', {
+      Handler: 'index.handler',
+      Timeout: 29,
+      Environment: {
+        Variables: {
+          DURABLE_TABLE: { Ref: logicalId(stack, durable.table) },
+          DURABLE_TOKEN_SECRET_ARN: { Ref: logicalId(stack, durable.tokenSecret) },
+          DURABLE_TIMER_STATE_MACHINE_ARN: { Ref: logicalId(stack, durable.timerStateMachine) },
+          DURABLE_SCHEDULER_GROUP: Match.anyValue(),
+          DURABLE_SCHEDULER_ROLE_ARN: { 'Fn::GetAtt': [logicalId(stack, durable.schedulerRole), 'Arn'] },
+        },
+      },
+    });
+  });
+
+  it('gives the results Lambda only the table and the secret', () => {
+    const variables = (template.toJSON().Resources[logicalId(stack, durable.resultsFunction)] as Resource).Properties.Environment as {
+      Variables: Record<string, unknown>;
+    };
+    expect(Object.keys(variables.Variables).sort()).toEqual(['DURABLE_TABLE', 'DURABLE_TOKEN_SECRET_ARN', 'NODE_OPTIONS']);
+  });
+
+  it('generates the token secret', () => {
+    template.hasResourceProperties('AWS::SecretsManager::Secret', {
+      GenerateSecretString: { PasswordLength: 48, ExcludePunctuation: true },
+    });
+  });
+
+  it('runs short timers on an Express state machine that waits until wakeAt, then invokes the function asynchronously with the resume event as the whole payload', () => {
+    const [machine] = Object.values(template.findResources('AWS::StepFunctions::StateMachine')) as Resource[];
+    expect(machine!.Properties).toMatchObject({ StateMachineType: 'EXPRESS', LoggingConfiguration: { Level: 'ALL' } });
+    const definition = JSON.parse(stack.resolve(machine!.Properties.DefinitionString)['Fn::Join'][1].map((p: unknown) => (typeof p === 'string' ? p : '<token>')).join(''));
+    const start = definition.States[definition.StartAt];
+    expect(start).toMatchObject({ Type: 'Wait', TimestampPath: '$.wakeAt' });
+    const invoke = definition.States[start.Next];
+    expect(invoke).toMatchObject({
+      Type: 'Task',
+      Resource: 'arn:<token>:states:::lambda:invoke',
+      Parameters: { 'FunctionName.$': '$.functionName', InvocationType: 'Event', 'Payload.$': '$.event' },
+      End: true,
+    });
+
+    // The payload the task sends for a message our timers start it with is exactly a resume event.
+    const message: TimerMessage = {
+      functionName: 'fn',
+      wakeAt: '2030-01-01T00:00:00Z',
+      event: { type: RESUME_EVENT_TYPE, endpoint: 'POST /process', runId: '01JABCDEFGHJKMNPQRSTVWXYZ0', attempt: 1, reason: 'retry' },
+    };
+    const payload = message[(invoke.Parameters['Payload.$'] as string).slice(2) as keyof TimerMessage];
+    expect(isResumeEvent(payload)).toBe(true);
+  });
+
+  it('creates the schedule group and a scheduler role that may only start the timer state machine', () => {
+    template.resourceCountIs('AWS::Scheduler::ScheduleGroup', 1);
+    const role = logicalId(stack, durable.schedulerRole);
+    template.hasResourceProperties('AWS::IAM::Role', {
+      AssumeRolePolicyDocument: {
+        Statement: [
+          {
+            Action: 'sts:AssumeRole',
+            Principal: { Service: 'scheduler.amazonaws.com' },
+            Condition: { StringEquals: { 'aws:SourceAccount': { Ref: 'AWS::AccountId' } } },
+          },
+        ],
+      },
+    });
+    expect(statementsOf(template, role)).toEqual([
+      { Action: 'states:StartExecution', Effect: 'Allow', Resource: { Ref: logicalId(stack, durable.timerStateMachine) } },
+    ]);
+  });
+
+  it('grants no wildcard action anywhere', () => {
+    const policies = Object.values(template.findResources('AWS::IAM::Policy')) as Resource[];
+    const actions = policies.flatMap((p) => actionsOf((p.Properties.PolicyDocument as { Statement: Statement[] }).Statement));
+    expect(actions.length).toBeGreaterThan(10);
+    expect(actions.filter((a) => a.includes('*'))).toEqual([]);
+    expect(Object.values(template.findResources('AWS::IAM::Role')).flatMap((r) => (r as Resource).Properties.ManagedPolicyArns ?? [])).toEqual([]);
+  });
+
+  it('lets the endpoint read and write the journal, read the secret, arm timers and invoke itself, and nothing else', () => {
+    expect(actionsOf(statementsOf(template, fnRole))).toEqual([
+      'dynamodb:BatchWriteItem',
+      'dynamodb:ConditionCheckItem',
+      'dynamodb:GetItem',
+      'dynamodb:PutItem',
+      'dynamodb:Query',
+      'dynamodb:UpdateItem',
+      'iam:PassRole',
+      'lambda:InvokeFunction',
+      'logs:CreateLogStream',
+      'logs:PutLogEvents',
+      'scheduler:CreateSchedule',
+      'secretsmanager:DescribeSecret',
+      'secretsmanager:GetSecretValue',
+      'states:StartExecution',
+    ]);
+    const passRole = statementsOf(template, fnRole).find((s) => s.Action === 'iam:PassRole')!;
+    expect(passRole.Resource).toEqual({ 'Fn::GetAtt': [logicalId(stack, durable.schedulerRole), 'Arn'] });
+  });
+
+  it('lets the results Lambda read, and not write, the table and the secret', () => {
+    const actions = actionsOf(statementsOf(template, resultsRole));
+    expect(actions).toEqual(['dynamodb:GetItem', 'logs:CreateLogStream', 'logs:PutLogEvents', 'secretsmanager:DescribeSecret', 'secretsmanager:GetSecretValue']);
+    const writes = actions.filter((a) => /^(dynamodb|secretsmanager):(Put|Update|Delete|BatchWrite|Create|Restore|TransactWrite)/.test(a));
+    expect(writes).toEqual([]);
+  });
+
+  it('has no dependency cycle between resources', () => {
+    const resources = template.toJSON().Resources as Record<string, Resource>;
+    const edges = new Map<string, Set<string>>();
+    const refs = (value: unknown, into: Set<string>) => {
+      if (Array.isArray(value)) value.forEach((v) => refs(v, into));
+      else if (value && typeof value === 'object') {
+        for (const [k, v] of Object.entries(value)) {
+          if (k === 'Ref' && typeof v === 'string' && v in resources) into.add(v);
+          else if (k === 'Fn::GetAtt' && Array.isArray(v) && v[0] in resources) into.add(v[0]);
+          else refs(v, into);
+        }
+      }
+    };
+    for (const [id, r] of Object.entries(resources)) {
+      const deps = new Set<string>(r.DependsOn ?? []);
+      refs(r.Properties, deps);
+      edges.set(id, deps);
+    }
+    const state = new Map<string, 'visiting' | 'done'>();
+    const cycle: string[] = [];
+    const visit = (id: string): boolean => {
+      if (state.get(id) === 'done') return false;
+      if (state.get(id) === 'visiting') return cycle.push(id) > 0;
+      state.set(id, 'visiting');
+      for (const next of edges.get(id) ?? []) if (visit(next)) return cycle.push(id) > 0;
+      state.set(id, 'done');
+      return false;
+    };
+    for (const id of edges.keys()) visit(id);
+    expect(cycle).toEqual([]);
+  });
+
+  it('describes each endpoint for the dev server', () => {
+    expect(durable.endpoints).toEqual([
+      { routeKey: 'POST /process', entry: ENTRY, handler: 'handler', apiType: 'http', timeoutMs: 29_000, functionName: 'Test/Durable/POST-process', function: fn },
+    ]);
+  });
+
+  it('refuses a route key it cannot route, or one already routed', () => {
+    expect(() => durable.addEndpoint('/process', { entry: ENTRY })).toThrow(/should look like 'POST \/process'/);
+    expect(() => durable.addEndpoint('POST /process', { entry: ENTRY })).toThrow(/already routed/);
+    expect(() => durable.addEndpoint('GET /runs/{runId}', { entry: ENTRY })).toThrow(/already routed/);
+  });
+});
+
+describe('DurableEndpoints options', () => {
+  it('encrypts the table and the secret with a customer-managed key and lets the functions use it', () => {
+    const { stack, durable, template } = synth((s) => ({ encryptionKey: new Key(s, 'Key', { enableKeyRotation: true }) }));
+    const key = { 'Fn::GetAtt': [logicalId(stack, stack.node.findChild('Key') as never), 'Arn'] };
+    template.hasResourceProperties('AWS::DynamoDB::Table', { SSESpecification: { SSEEnabled: true, SSEType: 'KMS', KMSMasterKeyId: key } });
+    template.hasResourceProperties('AWS::SecretsManager::Secret', { KmsKeyId: key });
+    const resultsActions = actionsOf(statementsOf(template, logicalId(stack, durable.resultsFunction.role as never)));
+    expect(resultsActions).toContain('kms:Decrypt');
+    expect(resultsActions.filter((a) => /^kms:(Encrypt|ReEncrypt|GenerateDataKey)/.test(a))).toEqual([]);
+  });
+
+  it('applies the removal policy to the state', () => {
+    const { template } = synth(() => ({ removalPolicy: RemovalPolicy.DESTROY }));
+    template.hasResource('AWS::DynamoDB::Table', { DeletionPolicy: 'Delete' });
+    template.hasResource('AWS::SecretsManager::Secret', { DeletionPolicy: 'Delete' });
+  });
+
+  it('adds its routes to an existing HTTP API', () => {
+    let api: HttpApi | undefined;
+    const { durable, template } = synth((s) => ({ api: (api = new HttpApi(s, 'MyApi')) }));
+    template.resourceCountIs('AWS::ApiGatewayV2::Api', 1);
+    expect(durable.api).toBe(api);
+    const routes = Object.values(template.findResources('AWS::ApiGatewayV2::Route')).map((r) => (r as Resource).Properties.RouteKey);
+    expect(routes.sort()).toEqual(['GET /runs/{runId}', 'POST /process']);
+  });
+
+  it('adds its routes to an existing REST API (payload 1.0)', () => {
+    const { durable, template } = synth((s) => ({ api: new RestApi(s, 'MyRestApi', { deployOptions: { stageName: 'v1' } }) }));
+    template.resourceCountIs('AWS::ApiGatewayV2::Api', 0);
+    const paths = Object.values(template.findResources('AWS::ApiGateway::Resource')).map((r) => (r as Resource).Properties.PathPart);
+    expect(paths.sort()).toEqual(['process', 'runs', '{runId}']);
+    const methods = Object.values(template.findResources('AWS::ApiGateway::Method')).map((r) => (r as Resource).Properties.HttpMethod);
+    expect(methods.sort()).toEqual(['GET', 'POST']);
+    expect(durable.endpoints[0]!.apiType).toBe('rest');
+  });
+});
