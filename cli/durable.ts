@@ -12,10 +12,12 @@ import { JavaMissingError } from '../dev/dynamodb-local.ts';
 const HELP = `durable — durable endpoints on your machine and in your AWS account
 
 Usage:
-  durable dev [--port <n>] [--persist <dir>] [--app <file>] [--no-watch]
+  durable dev [--port <n>] [--persist <dir>] [--app <file>] [--public <dir>] [--no-watch]
       Serve every endpoint of the CDK app in cdk.json (addEndpoint), with the results route,
-      timers, DynamoDB Local and the dashboard at /_durable/. PORT sets the port too (default 3000).
-      --persist keeps runs across restarts; due timers fire after a restart.
+      POST /events, timers, DynamoDB Local and the dashboard at /_durable/. PORT sets the port too
+      (default 3000). --persist keeps runs across restarts; due timers fire after a restart.
+      --public serves a folder of pages at / (default: public/); they can import the client from
+      /_durable/client.js. Changed handler files are reloaded without a restart.
   durable runs list [--status <s>] [--endpoint <route>] [--limit <n>] [--json]
       Runs, newest first. Statuses: running, sleeping, waiting, completed, failed.
   durable runs show <runId> [--json]
@@ -39,6 +41,7 @@ const { values, positionals } = parseArgs({
     port: { type: 'string' },
     persist: { type: 'string' },
     app: { type: 'string' },
+    public: { type: 'string' },
     'no-watch': { type: 'boolean' },
     status: { type: 'string' },
     endpoint: { type: 'string' },
@@ -82,10 +85,17 @@ try {
 
 async function dev(): Promise<void> {
   const { startDevServer } = await import('../dev/server.ts');
-  const server = await startDevServer({ port: values.port ? Number(values.port) : undefined, persistDir: values.persist, app: values.app, watch: !values['no-watch'] });
+  const server = await startDevServer({
+    port: values.port ? Number(values.port) : undefined,
+    persistDir: values.persist,
+    app: values.app,
+    publicDir: values.public,
+    watch: !values['no-watch'],
+  });
   console.log(`\ndurable dev: ${server.url}\n`);
   for (const endpoint of server.endpoints) console.log(`  ${endpoint.routeKey.padEnd(28)} ${server.url}${endpoint.routeKey.split(' ')[1]}`);
   console.log(`  ${'GET /runs/{runId}'.padEnd(28)} results route`);
+  console.log(`  ${'POST /events'.padEnd(28)} events for step.waitForEvent`);
   console.log(`\n  dashboard: ${server.url}/_durable/\n`);
   const stop = async () => {
     console.log('\nstopping…');

@@ -1,4 +1,4 @@
-import { execFile } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
 import { mkdtemp, readFile, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -209,6 +209,44 @@ describe('durable dev events and context', () => {
     expect(failure.stderr).toContain('DynamoDB Local needs Java 17');
     expect(failure.stderr).toContain('apt-get install -y openjdk-17-jre-headless');
   });
+});
+
+describe('durable dev and the CDK app', () => {
+  it('serves the endpoints the CDK app defines with addEndpoint, and nothing else', async () => {
+    const server = await startTestDevServer({ endpoints: undefined, app: 'test/fixtures/app.ts' });
+    try {
+      expect(server.endpoints.map((e) => e.routeKey).sort()).toEqual(['GET /greet/{name}', 'POST /process']);
+      expect(server.endpoints.find((e) => e.routeKey === 'GET /greet/{name}')).toMatchObject({ format: '2.0', functionName: 'DevServerFixture/Durable/GET-greet-{name}', timeoutMs: 29_000 });
+
+      const greeting = await fetch(`${server.url}/greet/ada`);
+      expect(greeting.status).toBe(200);
+      expect(await greeting.text()).toBe('hello ada');
+      expect(greeting.headers.get('x-durable-run-id')).toMatch(/^[0-9A-Z]{26}$/);
+      expect((await fetch(`${server.url}/remind?after=1s`)).status).toBe(404);
+    } finally {
+      await server.close();
+    }
+  });
+
+  it('stops everything on Ctrl-C', async () => {
+    const child = spawn(node, ['--conditions=source', '--disable-warning=ExperimentalWarning', 'cli/durable.ts', 'dev', '--port', '0', '--no-watch', '--app', 'test/fixtures/app.ts'], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let output = '';
+    child.stdout.on('data', (chunk) => (output += chunk));
+    child.stderr.on('data', (chunk) => (output += chunk));
+    const exited = new Promise<number | null>((done) => child.once('exit', done));
+    for (let i = 0; i < 300 && !output.includes('dashboard:'); i++) await new Promise((r) => setTimeout(r, 100));
+    const url = /durable dev: (http:\/\/localhost:\d+)/.exec(output)![1]!;
+    expect(output).toContain('GET /greet/{name}');
+    expect((await fetch(`${url}/greet/bob`)).status).toBe(200);
+
+    child.kill('SIGINT');
+
+    expect(await exited).toBe(0);
+    expect(output).toContain('stopping');
+    await expect(fetch(`${url}/greet/bob`)).rejects.toThrow();
+  }, 60_000);
 });
 
 describe('durable dev, hot reload', () => {
