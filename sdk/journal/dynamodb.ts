@@ -2,6 +2,7 @@ import {
   BatchWriteItemCommand,
   ConditionalCheckFailedException,
   CreateTableCommand,
+  DeleteItemCommand,
   DescribeTableCommand,
   DynamoDBClient,
   GetItemCommand,
@@ -19,7 +20,7 @@ import {
 } from '@aws-sdk/client-dynamodb';
 import { marshall, unmarshall } from '@aws-sdk/util-dynamodb';
 import { JournalError, LeaseLostError } from '../server/errors.ts';
-import type { EventWaiter, Fence, Journal, JournalWrite, LoadedRun, ReceivedEvent, RequestSnapshot, RunFilter, RunRecord, StepRecord } from './journal.ts';
+import type { EventWaiter, Fence, IdempotencyClaim, Journal, JournalWrite, LoadedRun, ReceivedEvent, RequestSnapshot, RunFilter, RunRecord, StepRecord } from './journal.ts';
 
 export interface DynamoJournalOptions {
   tableName: string;
@@ -198,6 +199,39 @@ export class DynamoJournal implements Journal {
       throw error;
     }
     return run;
+  }
+
+  async claimIdempotencyKey(claim: IdempotencyClaim): Promise<{ claimed: true } | { claimed: false; holder: IdempotencyClaim }> {
+    const item = { pk: idempotencyPk(claim.endpoint, claim.key), sk: 'CLAIM', ...claim };
+    try {
+      await this.client.send(new PutItemCommand({ TableName: this.tableName, Item: marshall(item), ConditionExpression: 'attribute_not_exists(pk)', ReturnValuesOnConditionCheckFailure: 'ALL_OLD' }));
+      return { claimed: true };
+    } catch (error) {
+      if (!(error instanceof ConditionalCheckFailedException)) throw error;
+      // The condition's failure carries the claim that holds the key, so no second read is needed
+      // (an emulator that leaves it out gets one).
+      const held =
+        error.Item ??
+        (await this.client.send(new GetItemCommand({ TableName: this.tableName, Key: { pk: { S: item.pk }, sk: { S: 'CLAIM' } }, ConsistentRead: true }))).Item ??
+        {};
+      const { pk: _pk, sk: _sk, ...holder } = unmarshall(held);
+      return { claimed: false, holder: holder as IdempotencyClaim };
+    }
+  }
+
+  async releaseIdempotencyKey(endpoint: string, key: string, runId: string): Promise<void> {
+    try {
+      await this.client.send(
+        new DeleteItemCommand({
+          TableName: this.tableName,
+          Key: { pk: { S: idempotencyPk(endpoint, key) }, sk: { S: 'CLAIM' } },
+          ConditionExpression: 'runId = :runId',
+          ExpressionAttributeValues: { ':runId': { S: runId } },
+        }),
+      );
+    } catch (error) {
+      if (!(error instanceof ConditionalCheckFailedException)) throw error;
+    }
   }
 
   async registerWaiter(waiter: EventWaiter, step: StepRecord, fence?: Fence): Promise<void> {
@@ -379,6 +413,7 @@ const pk = (runId: string): string => `RUN#${runId}`;
 const key = (runId: string, sk: string): Item => ({ pk: { S: pk(runId) }, sk: { S: sk } });
 const stepSk = (step: Pick<StepRecord, 'seq' | 'id'>): string => `STEP#${String(step.seq).padStart(6, '0')}#${step.id}`;
 const eventPk = (name: string): string => `EVENT#${name}`;
+const idempotencyPk = (endpoint: string, key: string): string => `IDEMPOTENCY#${endpoint}#${key}`;
 const waiterSk = (waiter: Pick<EventWaiter, 'runId' | 'stepId'>): string => `WAITER#${waiter.runId}#${waiter.stepId}`;
 
 function waiterItem(waiter: EventWaiter): Item {

@@ -96,6 +96,16 @@ export interface EventWaiter {
   ttl: number;
 }
 
+/** Which run an `Idempotency-Key` of an endpoint belongs to. */
+export interface IdempotencyClaim {
+  endpoint: string;
+  key: string;
+  runId: string;
+  /** A hash of the request (method, path, query, body): the same key with another request is refused. */
+  fingerprint: string;
+  ttl: number;
+}
+
 /** An event as `POST /events` received it. */
 export interface ReceivedEvent {
   name: string;
@@ -151,6 +161,10 @@ export interface Journal {
    * memoized. Undefined unless the run is failed. The caller delivers the resume.
    */
   reopen(runId: string): Promise<RunRecord | undefined>;
+  /** Ties the key to `claim.runId` unless it is taken; then returns the claim that holds it. */
+  claimIdempotencyKey(claim: IdempotencyClaim): Promise<{ claimed: true } | { claimed: false; holder: IdempotencyClaim }>;
+  /** Frees a key whose request did not become a run (only if `runId` still holds it). */
+  releaseIdempotencyKey(endpoint: string, key: string, runId: string): Promise<void>;
   /** Stores the waiter with its step (status `waiting`) in one write, fenced like `write`. */
   registerWaiter(waiter: EventWaiter, step: StepRecord, fence?: Fence): Promise<void>;
   waiters(eventName: string): Promise<EventWaiter[]>;

@@ -1,11 +1,14 @@
 import type { Context } from 'aws-lambda';
-import { TERMINAL_STATUSES, type HttpResponse, type Journal, type RunStatus } from '../journal/journal.ts';
+import { createHash } from 'node:crypto';
+import { TERMINAL_STATUSES, type HttpResponse, type Journal, type RequestSnapshot, type RunStatus } from '../journal/journal.ts';
 import { isResumeEvent, RESUME_EVENT_TYPE, type ResumeEvent, type ResumeReason, type Timer } from '../timers/timer.ts';
 import { toMs } from './duration.ts';
 import { LeaseLostError, serializeError } from './errors.ts';
 import {
   apiBaseUrl,
   failedRunResponse,
+  header,
+  IDEMPOTENCY_KEY_HEADER,
   isHttpEvent,
   json,
   normalizeResponse,
@@ -40,6 +43,8 @@ export interface Invocation {
   /** The hand-off timer; cleared when the invocation ends. */
   deadline?: NodeJS.Timeout;
   ended?: boolean;
+  /** The request's Idempotency-Key, claimed for this run. */
+  idempotencyKey?: string;
 }
 
 export type Begun = { invocation: Invocation } | { response: unknown };
@@ -111,11 +116,18 @@ export class DurableEndpoint {
     const request = snapshotRequest(event, this.redact);
     const now = Date.now();
     const owner = ulid(now);
+    const runId = ulid(now);
+    const endpoint = this.options.name ?? request.routeKey;
+    const idempotencyKey = header(event.headers, IDEMPOTENCY_KEY_HEADER);
+    if (idempotencyKey !== undefined) {
+      const attached = await this.claim(idempotencyKey, endpoint, runId, request);
+      if (attached) return { response: attached };
+    }
     const context_ = request.requestContext as { timeEpoch?: number; requestTimeEpoch?: number };
     const arrivedAt = context_.timeEpoch ?? context_.requestTimeEpoch ?? now;
     const run = this.newRun(context, {
-      runId: ulid(now),
-      endpoint: this.options.name ?? request.routeKey,
+      runId,
+      endpoint,
       functionName: context?.functionName,
       attempt: 1,
       createdAt: new Date(now).toISOString(),
@@ -125,7 +137,41 @@ export class DurableEndpoint {
       // The caller's gateway cuts the request: hand off before it does.
       handoffAt: Math.min(arrivedAt + this.settings.handoffAfter, now + remainingMs(context) - HANDOFF_MARGIN_MS),
     });
-    return { invocation: this.armHandoff({ run, event, resumed: false }) };
+    return { invocation: this.armHandoff({ run, event, resumed: false, idempotencyKey }) };
+  }
+
+  /**
+   * Ties an Idempotency-Key to the new run. If another request holds it, answers for that run
+   * instead: its stored response once it has ended, else the 303 to its results.
+   */
+  private async claim(key: string, endpoint: string, runId: string, request: RequestSnapshot): Promise<HttpResponse | undefined> {
+    if (!/^[\x21-\x7e]{1,255}$/.test(key)) {
+      return json(400, { error: { name: 'BadRequest', message: 'Idempotency-Key must be 1-255 visible ASCII characters.' } });
+    }
+    const fingerprint = createHash('sha256').update(`${request.method}\n${request.path}\n${request.rawQuery}\n${request.body ?? ''}`).digest('base64url');
+    const ttl = Math.floor((Date.now() + this.settings.retention) / 1_000);
+    const result = await this.journal.claimIdempotencyKey({ endpoint, key, runId, fingerprint, ttl });
+    if (result.claimed) return undefined;
+    const { holder } = result;
+    if (holder.fingerprint !== fingerprint) {
+      return json(422, { error: { name: 'IdempotencyKeyReused', message: `This Idempotency-Key was used for a different request to ${endpoint}; use a new key for a new request.` } });
+    }
+    const run = await this.journal.getRun(holder.runId);
+    if (!run) {
+      // The first request is still before its first step: nothing to attach to yet.
+      return json(409, { error: { name: 'RequestInProgress', message: 'A request with this Idempotency-Key is in progress; retry shortly.' } }, { 'retry-after': '1' });
+    }
+    if (TERMINAL_STATUSES.includes(run.status) && run.response) return run.response;
+    const token = signToken(await this.secret(), run.runId, new Date(Date.now() + this.settings.tokenTtl));
+    const url = resultUrl(this.options.resultsBaseUrl ?? apiBaseUrl(request), run.runId, token);
+    const wakeAt = run.wakeAt ? Date.parse(run.wakeAt) : Date.now();
+    return seeOther(run.runId, url, retryAfterSeconds(run.status === 'waiting' ? 'timeout' : undefined, wakeAt));
+  }
+
+  /** A claimed key whose request ended without becoming a run is free again. */
+  private async releaseKey(invocation: Invocation): Promise<void> {
+    if (invocation.idempotencyKey === undefined || invocation.run.journalStarted) return;
+    await this.journal.releaseIdempotencyKey(invocation.run.endpoint, invocation.idempotencyKey, invocation.run.runId);
   }
 
   /** At the hand-off time, a run still working suspends and continues in a new invocation. */
@@ -161,7 +207,10 @@ export class DurableEndpoint {
     this.end(invocation);
     if (run.fatal) return this.fail(invocation, run.fatal);
     if (run.suspension) return this.suspend(invocation);
-    if (!run.journalStarted) return result;
+    if (!run.journalStarted) {
+      await this.releaseKey(invocation);
+      return result;
+    }
     await run.settle();
     let response = withHeaders(normalizeResponse(result), { [RUN_ID_HEADER]: run.runId });
     let stored = response;
@@ -188,7 +237,10 @@ export class DurableEndpoint {
     if (!run.fatal && (run.suspension || error instanceof SuspendSignal)) return this.suspend(invocation);
     const cause = run.fatal ?? error;
     // A request that never reached a step is not a run: it fails exactly as the plain handler would.
-    if (!run.journalStarted) throw cause;
+    if (!run.journalStarted) {
+      await this.releaseKey(invocation);
+      throw cause;
+    }
     await run.settle();
     const serialized = serializeError(cause);
     const response = this.options.onFailure
