@@ -50,21 +50,7 @@ export class DynamoJournal implements Journal {
   }
 
   async load(runId: string): Promise<LoadedRun | undefined> {
-    const items: Item[] = [];
-    let cursor: Item | undefined;
-    do {
-      const page = await this.client.send(
-        new QueryCommand({
-          TableName: this.tableName,
-          KeyConditionExpression: 'pk = :pk',
-          ExpressionAttributeValues: { ':pk': { S: pk(runId) } },
-          ConsistentRead: true,
-          ExclusiveStartKey: cursor,
-        }),
-      );
-      items.push(...(page.Items ?? []));
-      cursor = page.LastEvaluatedKey;
-    } while (cursor);
+    const items = await this.query(pk(runId));
     let run: RunRecord | undefined;
     let request: RequestSnapshot | undefined;
     const steps: StepRecord[] = [];
@@ -258,7 +244,7 @@ export class DynamoJournal implements Journal {
   }
 
   async waiters(eventName: string): Promise<EventWaiter[]> {
-    const items = await this.queryPrefix(eventPk(eventName), 'WAITER#');
+    const items = await this.query(eventPk(eventName), 'WAITER#');
     return items.map((item) => {
       const { pk: _pk, sk: _sk, match, ...rest } = unmarshall(item);
       return { ...rest, match: JSON.parse(match) } as EventWaiter;
@@ -282,7 +268,7 @@ export class DynamoJournal implements Journal {
   }
 
   async recentEvents(eventName: string, since: Date): Promise<ReceivedEvent[]> {
-    const items = await this.queryPrefix(eventPk(eventName), 'SEEN#');
+    const items = await this.query(eventPk(eventName), 'SEEN#');
     return items
       .map((item) => {
         const { id, name, data, receivedAt } = unmarshall(item);
@@ -296,6 +282,7 @@ export class DynamoJournal implements Journal {
   async resolveWaiting(waiter: Pick<EventWaiter, 'name' | 'runId' | 'stepId' | 'seq'>, output: string): Promise<{ resolved: boolean; step: StepRecord | undefined }> {
     const stepKey = key(waiter.runId, stepSk({ id: waiter.stepId, seq: waiter.seq }));
     const endedAt = new Date().toISOString();
+    let resolved = true;
     try {
       await this.client.send(
         new TransactWriteItemsCommand({
@@ -316,22 +303,22 @@ export class DynamoJournal implements Journal {
       );
     } catch (error) {
       if (!(error instanceof TransactionCanceledException)) throw error;
-      const { Item } = await this.client.send(new GetItemCommand({ TableName: this.tableName, Key: stepKey, ConsistentRead: true }));
-      return { resolved: false, step: Item ? toStep(Item) : undefined };
+      resolved = false; // someone else completed it first: what they wrote is the answer
     }
     const { Item } = await this.client.send(new GetItemCommand({ TableName: this.tableName, Key: stepKey, ConsistentRead: true }));
-    return { resolved: true, step: Item ? toStep(Item) : undefined };
+    return { resolved, step: Item ? toStep(Item) : undefined };
   }
 
-  private async queryPrefix(pkValue: string, prefix: string): Promise<Item[]> {
+  /** Every item of a partition (optionally only sort keys starting with `prefix`), strongly consistent. */
+  private async query(pkValue: string, prefix?: string): Promise<Item[]> {
     const items: Item[] = [];
     let cursor: Item | undefined;
     do {
       const page = await this.client.send(
         new QueryCommand({
           TableName: this.tableName,
-          KeyConditionExpression: 'pk = :pk AND begins_with(sk, :prefix)',
-          ExpressionAttributeValues: { ':pk': { S: pkValue }, ':prefix': { S: prefix } },
+          KeyConditionExpression: prefix === undefined ? 'pk = :pk' : 'pk = :pk AND begins_with(sk, :prefix)',
+          ExpressionAttributeValues: { ':pk': { S: pkValue }, ...(prefix === undefined ? {} : { ':prefix': { S: prefix } }) },
           ConsistentRead: true,
           ExclusiveStartKey: cursor,
         }),
