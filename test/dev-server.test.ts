@@ -3,7 +3,7 @@ import { mkdtemp, readFile, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { promisify } from 'node:util';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { startDevServer } from '../dev/server.ts';
 import { postProcess, startTestDevServer } from './support/dev-server.ts';
 
@@ -247,6 +247,29 @@ describe('durable dev and the CDK app', () => {
     expect(output).toContain('stopping');
     await expect(fetch(`${url}/greet/bob`)).rejects.toThrow();
   }, 60_000);
+});
+
+describe('the CLI on a deployed journal table (--table)', () => {
+  it('lists and shows runs straight from the table', async () => {
+    const server = await startTestDevServer();
+    try {
+      const response = await postProcess(server.url);
+      const runId = response.headers.get('x-durable-run-id')!;
+      // The table is DynamoDB Local's here; the SDK's service endpoint variable points the CLI at it.
+      const env = { ...process.env, AWS_ENDPOINT_URL_DYNAMODB: inject('dynamoEndpoint'), AWS_ACCESS_KEY_ID: 'local', AWS_SECRET_ACCESS_KEY: 'local' };
+      const table = server.journal.tableName;
+      const args = ['--conditions=source', '--disable-warning=ExperimentalWarning', 'cli/durable.ts'];
+
+      const list = JSON.parse((await run(node, [...args, 'runs', 'list', '--table', table, '--region', 'local', '--json'], { env })).stdout);
+      const show = (await run(node, [...args, 'runs', 'show', runId, '--table', table, '--region', 'local'], { env })).stdout;
+
+      expect(list.map((r: { runId: string }) => r.runId)).toEqual([runId]);
+      expect(show).toContain(`run ${runId}  completed  POST /process`);
+      expect(show).toMatch(/notify\s+completed\s+attempts 1/);
+    } finally {
+      await server.close();
+    }
+  });
 });
 
 describe('durable dev, hot reload', () => {
