@@ -4,7 +4,7 @@
  * construct it builds has registered itself (see lib/). One source of truth, no second route list.
  */
 import { readFileSync } from 'node:fs';
-import { dirname, isAbsolute, resolve } from 'node:path';
+import { dirname, extname, isAbsolute, resolve } from 'node:path';
 import { Worker } from 'node:worker_threads';
 import type { DevEndpoint } from './protocol.ts';
 
@@ -23,7 +23,7 @@ export function appFileFromCdkJson(cdkJsonPath: string): string {
 
 export function discoverEndpoints(appFile: string): Promise<DevEndpoint[]> {
   const file = isAbsolute(appFile) ? appFile : resolve(appFile);
-  const worker = new Worker(new URL('./discover-worker.ts', import.meta.url), {
+  const worker = new Worker(new URL(`./discover-worker${extname(import.meta.url)}`, import.meta.url), {
     workerData: { appFile: file },
     env: { ...process.env, CDK_CONTEXT_JSON: JSON.stringify({ ...contextFromEnv(), 'aws:cdk:bundling-stacks': [] }) },
     stdout: true,

@@ -2,6 +2,7 @@
  * The handler worker, as the server sees it: invoke by function name, reload on code changes
  * (a new worker takes new invocations; the old one finishes what it has, then stops).
  */
+import { extname } from 'node:path';
 import { Worker } from 'node:worker_threads';
 import type { Level, LogFields, ResumeEvent } from '../sdk/server/index.ts';
 import type { DevEndpoint, FromWorker, WorkerConfig, WorkerError } from './protocol.ts';
@@ -56,7 +57,7 @@ export class HandlerRuntime {
   }
 
   private spawn(): Promise<Generation> {
-    const worker = new Worker(new URL('./worker.ts', import.meta.url), { workerData: this.config });
+    const worker = new Worker(new URL(`./worker${extname(import.meta.url)}`, import.meta.url), { workerData: this.config });
     const generation: Generation = { worker, pending: new Map() };
     return new Promise((resolve, reject) => {
       worker.on('message', (message: FromWorker) => {
