@@ -19,7 +19,14 @@ function failNext(client: ReturnType<typeof localClient>, command: string, times
     },
     { step: 'initialize', name: 'inject-throttling' },
   );
-  return { get left() { return left; } };
+  return {
+    get left() {
+      return left;
+    },
+    heal() {
+      left = 0;
+    },
+  };
 }
 
 describe('journal failures', () => {
@@ -69,7 +76,7 @@ describe('journal failures', () => {
     expect(timer.scheduled).toHaveLength(0);
   }, 60_000);
 
-  it('fails a resume loudly when its writes cannot be stored, so the platform retries it', async () => {
+  it('fails a resume loudly when its writes cannot be stored, and a watchdog continues the run', async () => {
     const client = localClient({ maxAttempts: 1 });
     const journal = await createTestJournal(client);
     const timer = new ManualTimer();
@@ -78,15 +85,25 @@ describe('journal failures', () => {
       .use(durable({ journal, timer, tokenSecret: TOKEN_SECRET }))
       .handler(async () => {
         await step.run('flaky', () => {
-          if (fail) throw new RetryAfterError('later', '1m');
+          if (fail) throw new RetryAfterError('later', '3s'); // due before the watchdog
         });
         return { statusCode: 200 };
       });
     await handler(httpApiEvent({ method: 'POST', path: '/p' }) as never, lambdaContext());
     fail = false;
-    failNext(client, 'TransactWriteItemsCommand', 1_000);
+    const outage = failNext(client, 'TransactWriteItemsCommand', 1_000);
 
-    await expect(handler(timer.take() as never, lambdaContext())).rejects.toBeInstanceOf(JournalError);
+    // A 1 s Lambda: its lease (deadline + 5 s) has expired by the time the watchdog is due.
+    await expect(handler(timer.take() as never, lambdaContext({ timeoutMs: 1_000 }))).rejects.toBeInstanceOf(JournalError);
+
+    // Lambda's own retry of that resume event would be refused (the attempt moved on); the watchdog continues the run.
+    const watchdog = timer.scheduled.find((s) => s.event.reason === 'watchdog')!;
+    expect(watchdog).toBeDefined();
+    outage.heal();
+    await new Promise((r) => setTimeout(r, Math.max(0, watchdog.at.getTime() - Date.now())));
+    const finished = (await handler(watchdog.event as never, lambdaContext())) as HttpResponse;
+    expect(finished.statusCode).toBe(200);
+    expect((await journal.getRun(watchdog.event.runId))?.status).toBe('completed');
   }, 60_000);
 });
 

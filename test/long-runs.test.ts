@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { createEventsHandler, step } from '../sdk/server/index.ts';
+import { createEventsHandler, RetryAfterError, step } from '../sdk/server/index.ts';
 import { body, counter, durableFixture, httpApiEvent, lambdaContext } from './support/fixture.ts';
 
 const post = (path = '/p', payload: unknown = {}) => httpApiEvent({ method: 'POST', path, body: payload });
@@ -193,5 +193,76 @@ describe('deadline hand-off', () => {
     await slow(1_000);
     expect(firstSlowFinished).toBe(true);
     expect(counts).toEqual({ quick: 1, slow: 2, last: 1 });
+  });
+});
+
+describe('runs across several resumes', () => {
+  it('resumes a run whose event arrives after another step moved it to a later attempt', async () => {
+    const fixture = await durableFixture();
+    const events = createEventsHandler({ journal: fixture.journal, timer: fixture.timer });
+    const { counts, hit } = counter();
+    const handler = fixture.wrap(async () => {
+      const [, approval] = await Promise.all([
+        step.run('charge', () => {
+          if (hit('charge') === 1) throw new RetryAfterError('busy', '1m');
+        }),
+        step.waitForEvent('approval', { event: 'doc/approved', match: { 'data.doc': 'd-1' }, timeout: '1h' }),
+      ]);
+      return { statusCode: 200, body: JSON.stringify({ approved: approval !== null }) };
+    });
+
+    const first = await handler(post());
+    const retry = fixture.timer.scheduled.find((s) => s.event.reason === 'retry')!.event;
+    fixture.timer.scheduled.length = 0;
+    expect((await handler(retry)).statusCode).toBe(202); // attempt 2: charged, still waiting
+    const sent = body(await events(httpApiEvent({ method: 'POST', path: '/events', body: { name: 'doc/approved', data: { doc: 'd-1' } } })));
+    const resume = fixture.timer.scheduled.find((s) => s.event.reason === 'event')!.event;
+
+    expect(sent.resumed).toEqual([first.headers!['x-durable-run-id']]);
+    expect(resume.attempt).toBe(2);
+    await handler(resume);
+    expect(await fixture.result(first.headers!.location!)).toMatchObject({ statusCode: 200, body: '{"approved":true}' });
+    expect(counts).toEqual({ charge: 2 });
+  });
+
+  it('fails a step that is still running at every hand-off once its retries are spent, instead of starting it forever', async () => {
+    const { wrap, timer, result } = await durableFixture({ handoffAfter: '300ms', retries: 1 });
+    const { counts, hit } = counter();
+    const handler = wrap(async () => {
+      await step.run('too-long', async () => {
+        hit('too-long');
+        await new Promise((r) => setTimeout(r, 1_500));
+      });
+      return { statusCode: 200 };
+    });
+    // Resumes hand off 3 s before the Lambda's timeout: a 3.4 s function leaves them 400 ms.
+    const shortLambda = lambdaContext({ timeoutMs: 3_400 });
+
+    const first = await handler(post());
+    await handler(timer.take(), shortLambda);
+    await handler(timer.take(), shortLambda);
+    const final = await result(first.headers!.location!);
+
+    expect(counts['too-long']).toBe(2);
+    expect(final.statusCode).toBe(500);
+    expect(body(final)).toMatchObject({ status: 'failed', error: { name: 'HandoffTimeout', message: expect.stringContaining("step 'too-long' was still running") } });
+  });
+});
+
+describe('requests too large for the journal', () => {
+  it('answers 413 before the first step runs, and keeps nothing', async () => {
+    const { wrap, journal } = await durableFixture();
+    const { counts, hit } = counter();
+    const handler = wrap(async () => {
+      await step.run('charge', () => hit('charge'));
+      return { statusCode: 200 };
+    });
+
+    const response = await handler(post('/upload', { blob: 'x'.repeat(400_000) }));
+
+    expect(response.statusCode).toBe(413);
+    expect(body(response)).toMatchObject({ error: { name: 'RequestTooLargeError' } });
+    expect(counts).toEqual({});
+    expect(await journal.listRuns()).toEqual([]);
   });
 });

@@ -104,3 +104,17 @@ describe('x-durable-inject-failure parsing', () => {
     expect(parseInjectedFailures('process:2', false, 'test').size).toBe(0);
   });
 });
+
+describe('request snapshots', () => {
+  it('leave out the API key REST APIs copy into requestContext.identity', async () => {
+    const { snapshotRequest } = await import('../sdk/server/http.ts');
+    const { restApiEvent } = await import('../sdk/testing/index.ts');
+    const event = restApiEvent({ method: 'POST', path: '/x', headers: { 'x-api-key': 'k-secret' } });
+    (event.requestContext.identity as { apiKey: string | null }).apiKey = 'k-secret';
+
+    const snapshot = snapshotRequest(event, new Set(['x-api-key']));
+
+    expect(JSON.stringify(snapshot)).not.toContain('k-secret');
+    expect((snapshot.requestContext.identity as Record<string, unknown>).sourceIp).toBe('127.0.0.1');
+  });
+});

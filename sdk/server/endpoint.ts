@@ -31,7 +31,7 @@ import {
   secretSource,
   type DurableOptions,
 } from './options.ts';
-import { Run, SuspendSignal } from './run.ts';
+import { RequestTooLargeError, Run, SuspendSignal } from './run.ts';
 import { signToken } from './token.ts';
 import { ulid } from './ulid.ts';
 
@@ -134,6 +134,7 @@ export class DurableEndpoint {
       request,
       owner,
       steps: [],
+      dueAt: now,
       // The caller's gateway cuts the request: hand off before it does.
       handoffAt: Math.min(arrivedAt + this.settings.handoffAfter, now + remainingMs(context) - HANDOFF_MARGIN_MS),
     });
@@ -187,13 +188,23 @@ export class DurableEndpoint {
       setTimeout(() => {
         if (invocation.ended) return;
         log('warn', 'the handler did not unwind at the hand-off (is it awaiting work outside a step?); arming a watchdog', { endpoint: run.endpoint, runId: run.runId });
-        void this.timer
-          .schedule({ type: RESUME_EVENT_TYPE, endpoint: run.endpoint, functionName: run.functionName, runId: run.runId, attempt: run.attempt, reason: 'watchdog' }, new Date(run.leaseExpiresAt + 1_000))
-          .catch((error) => log('error', 'arming the watchdog failed', { endpoint: run.endpoint, runId: run.runId, error: (error as Error).message }));
+        void this.armWatchdog(run);
       }, UNWIND_GRACE_MS).unref();
     }, Math.max(0, handoffAt - Date.now()));
     invocation.deadline.unref();
     return invocation;
+  }
+
+  /** A resume for when this attempt's lease has expired, in case the attempt never ends properly. */
+  private async armWatchdog(run: Run): Promise<void> {
+    try {
+      await this.timer.schedule(
+        { type: RESUME_EVENT_TYPE, endpoint: run.endpoint, functionName: run.functionName, runId: run.runId, attempt: run.attempt, reason: 'watchdog' },
+        new Date(run.leaseExpiresAt + 1_000),
+      );
+    } catch (error) {
+      log('error', 'arming the watchdog failed', { endpoint: run.endpoint, runId: run.runId, error: (error as Error).message });
+    }
   }
 
   private end(invocation: Invocation): void {
@@ -239,6 +250,7 @@ export class DurableEndpoint {
     // A request that never reached a step is not a run: it fails exactly as the plain handler would.
     if (!run.journalStarted) {
       await this.releaseKey(invocation);
+      if (cause instanceof RequestTooLargeError) return json(413, { error: { name: cause.name, message: cause.message } });
       throw cause;
     }
     await run.settle();
@@ -263,7 +275,7 @@ export class DurableEndpoint {
     run.journalRun(STATUS_WHILE_SUSPENDED[reason], { wakeAt: new Date(wakeAt).toISOString() });
     const stored = await this.flush(invocation);
     if (!stored) return json(503, { runId: run.runId, status: 'error', error: { name: 'JournalError', message: 'The run could not be saved; try again.' } });
-    const resume: ResumeEvent = { type: RESUME_EVENT_TYPE, endpoint: run.endpoint, functionName: run.functionName, runId: run.runId, attempt: run.attempt, reason };
+    const resume: ResumeEvent = { type: RESUME_EVENT_TYPE, endpoint: run.endpoint, functionName: run.functionName, runId: run.runId, attempt: run.attempt, reason, at: new Date(wakeAt).toISOString() };
     await this.timer.schedule(resume, new Date(wakeAt));
     await this.resumeIfEventCameMeanwhile(run);
     log('info', 'run suspended', { endpoint: run.endpoint, runId: run.runId, attempt: run.attempt, wakeAt: new Date(wakeAt).toISOString(), reason });
@@ -295,7 +307,12 @@ export class DurableEndpoint {
       await invocation.run.flush();
       return true;
     } catch (error) {
-      if (invocation.resumed) throw error;
+      if (invocation.resumed) {
+        // The platform's retry of this resume event would be refused (the run's attempt moved on
+        // when this invocation took the lease): arm a watchdog for when the lease expires instead.
+        if (!(error instanceof LeaseLostError)) await this.armWatchdog(invocation.run);
+        throw error;
+      }
       log('error', 'journal write failed', { endpoint: invocation.run.endpoint, runId: invocation.run.runId, error: (error as Error).message });
       return false;
     }
@@ -334,6 +351,7 @@ export class DurableEndpoint {
       owner,
       steps: loaded.steps,
       fence: { runId: leased.runId, owner },
+      dueAt: event.at ? Date.parse(event.at) : Date.now(),
       // Nobody waits on a resume: it works until shortly before the Lambda's own timeout.
       handoffAt: Date.now() + remaining - HANDOFF_MARGIN_MS,
     });
@@ -349,6 +367,7 @@ export class DurableEndpoint {
       steps: ConstructorParameters<typeof Run>[0]['steps'];
       fence?: { runId: string; owner: string };
       handoffAt: number;
+      dueAt: number;
     },
   ): Run {
     return new Run({

@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type { Context } from 'aws-lambda';
-import type { HttpResponse, Journal } from '../journal/journal.ts';
+import { TERMINAL_STATUSES, type HttpResponse, type Journal } from '../journal/journal.ts';
 import { RESUME_EVENT_TYPE, type Timer } from '../timers/timer.ts';
 import { isHttpEvent, json, snapshotRequest } from './http.ts';
 import { log } from './log.ts';
@@ -44,21 +44,26 @@ export function createEventsHandler(options: EventsOptions = {}): (event: unknow
     const timer = options.timer ?? defaultTimer();
     const received = { name: body.name, id: (body.id as string | undefined) ?? randomUUID(), data: body.data ?? null, receivedAt: new Date().toISOString() };
     const fresh = await journal.recordEvent(received, Math.floor((Date.now() + EVENT_LOOKBACK_MS) / 1_000) + 60);
-    if (!fresh) return json(200, { id: received.id, duplicate: true, resumed: [] });
 
+    // A delivery of an id seen before still goes through the waiters: if the first delivery failed
+    // part-way, this one completes it; completing a step is conditional, so nothing happens twice.
     const resumed: string[] = [];
     for (const waiter of await journal.waiters(received.name)) {
       if (!eventMatches(received, waiter.match)) continue;
       const { resolved } = await journal.resolveWaiting(waiter, JSON.stringify(received));
       if (!resolved) continue;
+      // The run may have moved past the attempt that registered the waiter (a sibling step retried,
+      // a hand-off): resume the attempt it is at now.
+      const run = await journal.getRun(waiter.runId);
+      if (!run || TERMINAL_STATUSES.includes(run.status)) continue;
       await timer.schedule(
-        { type: RESUME_EVENT_TYPE, endpoint: waiter.endpoint, functionName: waiter.functionName, runId: waiter.runId, attempt: waiter.attempt, reason: 'event' },
+        { type: RESUME_EVENT_TYPE, endpoint: run.endpoint, functionName: run.functionName ?? waiter.functionName, runId: run.runId, attempt: run.attempt, reason: 'event' },
         new Date(),
       );
       resumed.push(waiter.runId);
     }
-    log('info', 'event received', { event: received.name, id: received.id, resumed: resumed.length });
-    return json(200, { id: received.id, resumed });
+    log('info', 'event received', { event: received.name, id: received.id, resumed: resumed.length, duplicate: !fresh });
+    return json(200, fresh ? { id: received.id, resumed } : { id: received.id, duplicate: true, resumed });
   };
 }
 

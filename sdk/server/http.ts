@@ -42,7 +42,7 @@ export function snapshotRequest(event: HttpEvent, redact: ReadonlySet<string>): 
     isBase64Encoded: event.isBase64Encoded ?? false,
     pathParameters: compact(event.pathParameters),
     stageVariables: compact(event.stageVariables),
-    requestContext: event.requestContext as unknown as Record<string, unknown>,
+    requestContext: withoutApiKey(event.requestContext as unknown as Record<string, unknown>),
   };
   if (isV2(event)) {
     return {
@@ -177,6 +177,14 @@ export function header(headers: Record<string, string | undefined> | null | unde
   if (!headers) return undefined;
   for (const [key, value] of Object.entries(headers)) if (key.toLowerCase() === name) return value;
   return undefined;
+}
+
+/** REST APIs copy the caller's API key into `requestContext.identity`: a credential, not kept. */
+function withoutApiKey(context: Record<string, unknown>): Record<string, unknown> {
+  const identity = context.identity as Record<string, unknown> | undefined;
+  if (!identity || identity.apiKey === undefined) return context;
+  const { apiKey: _apiKey, ...rest } = identity;
+  return { ...context, identity: rest };
 }
 
 function compact(map: Record<string, string | undefined> | null | undefined): Record<string, string> | undefined {

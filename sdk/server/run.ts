@@ -16,6 +16,19 @@ import { log } from './log.ts';
 import { backoffDelay, INLINE_SAFETY_MS, resolveBackoff, type ResolvedBackoff, type StepOptions } from './options.ts';
 import { deserialize, serialize } from './serialization.ts';
 
+/** A request larger than this (as journaled) cannot become a run. */
+export const MAX_REQUEST_BYTES = 350_000;
+
+/** Thrown at the first step of a run whose request is too large to journal: answered 413, nothing stored. */
+export class RequestTooLargeError extends NonRetriableError {
+  readonly bytes: number;
+  constructor(where: string, bytes: number) {
+    super(`${where}: the request (${bytes} bytes as journaled) is larger than a run can keep (${MAX_REQUEST_BYTES}); send large payloads by reference (for example an S3 key).`);
+    this.name = 'RequestTooLargeError';
+    this.bytes = bytes;
+  }
+}
+
 /** Step results above this go nowhere: DynamoDB items stop at 400 KB, and the item needs room for its other fields. */
 export const MAX_STEP_OUTPUT_BYTES = 350_000;
 
@@ -42,6 +55,8 @@ export interface RunInit {
   remainingMs: () => number;
   /** Epoch ms of the hand-off: inline waits must end before it. */
   handoffAt: number;
+  /** What the resume was armed for (epoch ms): retries due by then run now. */
+  dueAt: number;
   dev: boolean;
 }
 
@@ -118,6 +133,9 @@ export class Run {
   private readonly abandoned: Promise<never>;
   /** Waiters this attempt suspended on: checked once more after the suspension is stored. */
   readonly waitingOn: EventWaiter[] = [];
+  /** Steps whose function is running or waiting to retry inline, as the hand-off must journal them. */
+  private readonly executing = new Map<string, { record: Omit<StepRecord, 'status' | 'attempts'>; attempts: number; retries: number }>();
+  private requestBytes: number | undefined;
 
   constructor(init: RunInit) {
     this.init = init;
@@ -248,8 +266,18 @@ export class Run {
    */
   handOff(): boolean {
     if (this.closed || this.handedOff || (!this.runItemWritten && this.inFlight.size === 0)) return false;
-    this.handedOff = true;
     this.suspend(Date.now(), 'handoff');
+    // A step still running counts the hand-off as a failed attempt: one that can never finish
+    // within an invocation then fails after its retries instead of starting over forever.
+    for (const [stepId, { record, attempts, retries }] of this.executing) {
+      const error = {
+        name: 'HandoffTimeout',
+        message: `${this.describe(stepId)} was still running when the invocation handed off (handoffAfter, or the Lambda's timeout). Make the step shorter, split it, or raise the timeout.`,
+      };
+      const failed = attempts > retries;
+      this.journalStep({ ...record, status: failed ? 'failed' : 'retrying', attempts, error, ...(failed ? { endedAt: new Date().toISOString() } : { retryAt: new Date().toISOString() }) });
+    }
+    this.handedOff = true;
     this.inFlight.clear();
     this.abandon(new SuspendSignal(this.runId, 'hand-off'));
     return true;
@@ -261,6 +289,12 @@ export class Run {
       throw new TypeError(`${this.describe()}: step ids must be non-empty strings of at most 256 characters, got ${JSON.stringify(id)}.`);
     }
     if (this.suspension) return Promise.reject(new SuspendSignal(this.runId, id));
+    if (!this.runItemWritten) {
+      // The request is journaled with the first step; one DynamoDB item cannot hold a larger one,
+      // so refuse before any step has a side effect that could not be journaled.
+      this.requestBytes ??= Buffer.byteLength(JSON.stringify(this.request));
+      if (this.requestBytes > MAX_REQUEST_BYTES) return Promise.reject(new RequestTooLargeError(this.describe(), this.requestBytes));
+    }
     const count = this.idCounts.get(id) ?? 0;
     this.idCounts.set(id, count + 1);
     const stepId = count === 0 ? id : `${id}:${count}`;
@@ -324,9 +358,38 @@ export class Run {
     const backoff = resolveBackoff(this.init.backoff, options?.backoff);
     const base = { id: stepId, seq: prior?.seq ?? seq, startedAt: prior?.startedAt ?? new Date().toISOString(), ...(concurrent || prior?.concurrent ? { concurrent: true } : {}) };
     let attempts = prior?.attempts ?? 0;
+    // Woken before this step's own retry time (another step's timer, a hand-off, an event): its
+    // delay still holds, a rate limit in particular.
+    const retryAt = prior?.status === 'retrying' && prior.retryAt ? Date.parse(prior.retryAt) : 0;
+    if (retryAt > Math.max(Date.now(), this.init.dueAt)) {
+      const wait = retryAt - Date.now();
+      if (this.suspension || !this.canWaitInline(wait)) {
+        this.suspend(retryAt, 'retry');
+        throw new SuspendSignal(this.runId, stepId);
+      }
+      this.inlineWaitedMs += wait;
+      await new Promise((resolve) => setTimeout(resolve, wait));
+    }
+    try {
+      return await this.runAttempts(stepId, base, attempts, retries, backoff, fn);
+    } finally {
+      this.executing.delete(stepId);
+    }
+  }
+
+  private async runAttempts<T>(
+    stepId: string,
+    base: Omit<StepRecord, 'status' | 'attempts'>,
+    attemptsSoFar: number,
+    retries: number,
+    backoff: ResolvedBackoff,
+    fn: () => T | Promise<T>,
+  ): Promise<Awaited<T>> {
+    let attempts = attemptsSoFar;
     for (;;) {
       if (this.handedOff) throw new SuspendSignal(this.runId, stepId);
       attempts++;
+      this.executing.set(stepId, { record: base, attempts, retries });
       let value: Awaited<T>;
       const began = performance.now();
       const fields = () => ({ endpoint: this.endpoint, runId: this.runId, stepId, attempts, durationMs: Math.round(performance.now() - began) });

@@ -12,6 +12,8 @@ export interface ResumeEvent {
   /** The attempt that suspended; the resume starts attempt + 1. */
   attempt: number;
   reason: ResumeReason;
+  /** The time the resume was armed for (ISO). Steps due by then run, even if it is delivered early. */
+  at?: string;
 }
 
 /** retry, sleep, timeout (of a waitForEvent), event (one arrived), handoff, watchdog (an attempt died), replay. */
