@@ -357,7 +357,7 @@ export class Run {
     const retries = options?.retries ?? this.init.retries;
     const backoff = resolveBackoff(this.init.backoff, options?.backoff);
     const base = { id: stepId, seq: prior?.seq ?? seq, startedAt: prior?.startedAt ?? new Date().toISOString(), ...(concurrent || prior?.concurrent ? { concurrent: true } : {}) };
-    let attempts = prior?.attempts ?? 0;
+    const attempts = prior?.attempts ?? 0;
     // Woken before this step's own retry time (another step's timer, a hand-off, an event): its
     // delay still holds, a rate limit in particular.
     const retryAt = prior?.status === 'retrying' && prior.retryAt ? Date.parse(prior.retryAt) : 0;
