@@ -104,3 +104,25 @@ describe('Idempotency-Key', () => {
     expect(malformed.statusCode).toBe(400);
   });
 });
+
+describe('Idempotency-Key per caller', () => {
+  it('does not let another caller attach to a run with the same key', async () => {
+    const { wrap } = await durableFixture();
+    const { counts, hit } = counter();
+    const handler = wrap(async () => {
+      const n = await step.run('export', () => hit('export'));
+      return { statusCode: 200, body: `export #${n}` };
+    });
+    const as = (who: string) =>
+      httpApiEvent({ method: 'POST', path: '/export', body: {}, headers: { 'idempotency-key': 'export-2026-11-21', authorization: `Bearer ${who}` } });
+
+    const alice = await handler(as('alice'));
+    const bob = await handler(as('bob'));
+    const aliceAgain = await handler(as('alice'));
+
+    expect(alice.body).toBe('export #1');
+    expect(bob.body).toBe('export #2');
+    expect(aliceAgain).toEqual(alice);
+    expect(counts).toEqual({ export: 2 });
+  });
+});

@@ -266,3 +266,30 @@ describe('requests too large for the journal', () => {
     expect(await journal.listRuns()).toEqual([]);
   });
 });
+
+describe('several waits for events of one name', () => {
+  it('does not let one event complete two waits of the same run', async () => {
+    const fixture = await durableFixture();
+    const events = createEventsHandler({ journal: fixture.journal, timer: fixture.timer });
+    const handler = fixture.wrap(async () => {
+      const first = await step.waitForEvent('first-approval', { event: 'doc/approved', match: { 'data.doc': 'd-9' }, timeout: '1h' });
+      const second = await step.waitForEvent('second-approval', { event: 'doc/approved', match: { 'data.doc': 'd-9' }, timeout: '1h' });
+      return { statusCode: 200, body: JSON.stringify([first?.data, second?.data]) };
+    });
+    const approve = async (by: string) =>
+      body(await events(httpApiEvent({ method: 'POST', path: '/events', body: { name: 'doc/approved', data: { doc: 'd-9', by } } })));
+
+    const started = await handler(post());
+    await approve('ada');
+    const afterFirst = await handler(fixture.timer.scheduled.find((s) => s.event.reason === 'event')!.event);
+    expect(afterFirst.statusCode).toBe(202); // still waiting: the first approval is not the second
+
+    fixture.timer.scheduled.length = 0;
+    await approve('grace');
+    await handler(fixture.timer.scheduled.find((s) => s.event.reason === 'event')!.event);
+    expect(await fixture.result(started.headers!.location!)).toMatchObject({
+      statusCode: 200,
+      body: JSON.stringify([{ doc: 'd-9', by: 'ada' }, { doc: 'd-9', by: 'grace' }]),
+    });
+  });
+});

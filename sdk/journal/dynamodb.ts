@@ -75,9 +75,7 @@ export class DynamoJournal implements Journal {
   async write(items: JournalWrite[], fence?: Fence): Promise<void> {
     if (items.length === 0) return;
     if (fence) {
-      for (let i = 0; i < items.length; i += TRANSACTION_LIMIT - 1) {
-        await this.writeFenced(items.slice(i, i + TRANSACTION_LIMIT - 1), fence);
-      }
+      for (const chunk of transactionChunks(items)) await this.writeFenced(chunk, fence);
       return;
     }
     const chunks: WriteRequest[][] = [];
@@ -187,10 +185,19 @@ export class DynamoJournal implements Journal {
     return run;
   }
 
-  async claimIdempotencyKey(claim: IdempotencyClaim): Promise<{ claimed: true } | { claimed: false; holder: IdempotencyClaim }> {
-    const item = { pk: idempotencyPk(claim.endpoint, claim.key), sk: 'CLAIM', ...claim };
+  async claimIdempotencyKey(claim: IdempotencyClaim, replacing?: string): Promise<{ claimed: true } | { claimed: false; holder: IdempotencyClaim }> {
+    const item = { pk: idempotencyPk(claim), sk: 'CLAIM', ...claim };
     try {
-      await this.client.send(new PutItemCommand({ TableName: this.tableName, Item: marshall(item), ConditionExpression: 'attribute_not_exists(pk)', ReturnValuesOnConditionCheckFailure: 'ALL_OLD' }));
+      await this.client.send(
+        new PutItemCommand({
+          TableName: this.tableName,
+          Item: marshall(item),
+          ...(replacing === undefined
+            ? { ConditionExpression: 'attribute_not_exists(pk)' }
+            : { ConditionExpression: 'runId = :replacing', ExpressionAttributeValues: { ':replacing': { S: replacing } } }),
+          ReturnValuesOnConditionCheckFailure: 'ALL_OLD',
+        }),
+      );
       return { claimed: true };
     } catch (error) {
       if (!(error instanceof ConditionalCheckFailedException)) throw error;
@@ -205,14 +212,14 @@ export class DynamoJournal implements Journal {
     }
   }
 
-  async releaseIdempotencyKey(endpoint: string, key: string, runId: string): Promise<void> {
+  async releaseIdempotencyKey(claim: Pick<IdempotencyClaim, 'endpoint' | 'caller' | 'key' | 'runId'>): Promise<void> {
     try {
       await this.client.send(
         new DeleteItemCommand({
           TableName: this.tableName,
-          Key: { pk: { S: idempotencyPk(endpoint, key) }, sk: { S: 'CLAIM' } },
+          Key: { pk: { S: idempotencyPk(claim) }, sk: { S: 'CLAIM' } },
           ConditionExpression: 'runId = :runId',
-          ExpressionAttributeValues: { ':runId': { S: runId } },
+          ExpressionAttributeValues: { ':runId': { S: claim.runId } },
         }),
       );
     } catch (error) {
@@ -400,7 +407,7 @@ const pk = (runId: string): string => `RUN#${runId}`;
 const key = (runId: string, sk: string): Item => ({ pk: { S: pk(runId) }, sk: { S: sk } });
 const stepSk = (step: Pick<StepRecord, 'seq' | 'id'>): string => `STEP#${String(step.seq).padStart(6, '0')}#${step.id}`;
 const eventPk = (name: string): string => `EVENT#${name}`;
-const idempotencyPk = (endpoint: string, key: string): string => `IDEMPOTENCY#${endpoint}#${key}`;
+const idempotencyPk = (claim: Pick<IdempotencyClaim, 'endpoint' | 'caller' | 'key'>): string => `IDEMPOTENCY#${claim.endpoint}#${claim.caller}#${claim.key}`;
 const waiterSk = (waiter: Pick<EventWaiter, 'runId' | 'stepId'>): string => `WAITER#${waiter.runId}#${waiter.stepId}`;
 
 function waiterItem(waiter: EventWaiter): Item {
@@ -421,6 +428,29 @@ function toItem(write: JournalWrite): Item {
     case 'step':
       return marshall({ pk: pk(write.runId), sk: stepSk(write.step), ...write.step, ttl: write.ttl }, { removeUndefinedValues: true });
   }
+}
+
+// TransactWriteItems takes at most 100 items and 4 MB; leave room for the lease check and overhead.
+const TRANSACTION_BYTES = 3_500_000;
+
+/** Fenced writes in transactions of at most 99 items and ~3.5 MB, the run item in the last one. */
+function transactionChunks(items: JournalWrite[]): JournalWrite[][] {
+  const ordered = [...items.filter((w) => w.type !== 'run'), ...items.filter((w) => w.type === 'run')];
+  const chunks: JournalWrite[][] = [];
+  let chunk: JournalWrite[] = [];
+  let bytes = 0;
+  for (const write of ordered) {
+    const size = JSON.stringify(write).length;
+    if (chunk.length > 0 && (chunk.length >= TRANSACTION_LIMIT - 1 || bytes + size > TRANSACTION_BYTES)) {
+      chunks.push(chunk);
+      chunk = [];
+      bytes = 0;
+    }
+    chunk.push(write);
+    bytes += size;
+  }
+  if (chunk.length > 0) chunks.push(chunk);
+  return chunks;
 }
 
 function toRun(item: Item): RunRecord {

@@ -99,7 +99,10 @@ export interface EventWaiter {
 /** Which run an `Idempotency-Key` of an endpoint belongs to. */
 export interface IdempotencyClaim {
   endpoint: string;
+  /** A hash of who is calling (the Authorization header and the authorizer's context): keys are per caller. */
+  caller: string;
   key: string;
+  claimedAt: string;
   runId: string;
   /** A hash of the request (method, path, query, body): the same key with another request is refused. */
   fingerprint: string;
@@ -161,10 +164,13 @@ export interface Journal {
    * memoized. Undefined unless the run is failed. The caller delivers the resume.
    */
   reopen(runId: string): Promise<RunRecord | undefined>;
-  /** Ties the key to `claim.runId` unless it is taken; then returns the claim that holds it. */
-  claimIdempotencyKey(claim: IdempotencyClaim): Promise<{ claimed: true } | { claimed: false; holder: IdempotencyClaim }>;
-  /** Frees a key whose request did not become a run (only if `runId` still holds it). */
-  releaseIdempotencyKey(endpoint: string, key: string, runId: string): Promise<void>;
+  /**
+   * Ties the key to `claim.runId` unless it is taken; then returns the claim that holds it. With
+   * `replacing`, takes it over from that run only (a claim whose request died before its first step).
+   */
+  claimIdempotencyKey(claim: IdempotencyClaim, replacing?: string): Promise<{ claimed: true } | { claimed: false; holder: IdempotencyClaim }>;
+  /** Frees a key whose request did not become a run (only if `claim.runId` still holds it). */
+  releaseIdempotencyKey(claim: Pick<IdempotencyClaim, 'endpoint' | 'caller' | 'key' | 'runId'>): Promise<void>;
   /** Stores the waiter with its step (status `waiting`) in one write, fenced like `write`. */
   registerWaiter(waiter: EventWaiter, step: StepRecord, fence?: Fence): Promise<void>;
   waiters(eventName: string): Promise<EventWaiter[]>;

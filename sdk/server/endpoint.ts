@@ -43,8 +43,8 @@ export interface Invocation {
   /** The hand-off timer; cleared when the invocation ends. */
   deadline?: NodeJS.Timeout;
   ended?: boolean;
-  /** The request's Idempotency-Key, claimed for this run. */
-  idempotencyKey?: string;
+  /** The request's Idempotency-Key claim, released if the request does not become a run. */
+  idempotency?: { key: string; caller: string };
 }
 
 export type Begun = { invocation: Invocation } | { response: unknown };
@@ -54,6 +54,8 @@ const MAX_STORED_RESPONSE_BYTES = 350_000;
 // Lambda may overrun getRemainingTimeInMillis slightly; a lease outlives the invocation by this much.
 const LEASE_GRACE_MS = 5_000;
 const UNKNOWN_REMAINING_MS = 15 * 60_000;
+// No Lambda invocation lasts longer than this.
+const MAX_LAMBDA_MS = 15 * 60_000;
 // Time kept before the Lambda's own timeout to hand off: answer, flush, arm the next invocation.
 const HANDOFF_MARGIN_MS = 3_000;
 // After a hand-off, how long the handler gets to unwind before a watchdog timer is armed for it.
@@ -119,8 +121,9 @@ export class DurableEndpoint {
     const runId = ulid(now);
     const endpoint = this.options.name ?? request.routeKey;
     const idempotencyKey = header(event.headers, IDEMPOTENCY_KEY_HEADER);
-    if (idempotencyKey !== undefined) {
-      const attached = await this.claim(idempotencyKey, endpoint, runId, request);
+    const idempotency = idempotencyKey === undefined ? undefined : { key: idempotencyKey, caller: callerOf(event) };
+    if (idempotency) {
+      const attached = await this.claim(idempotency, endpoint, runId, request, remainingMs(context));
       if (attached) return { response: attached };
     }
     const context_ = request.requestContext as { timeEpoch?: number; requestTimeEpoch?: number };
@@ -138,26 +141,41 @@ export class DurableEndpoint {
       // The caller's gateway cuts the request: hand off before it does.
       handoffAt: Math.min(arrivedAt + this.settings.handoffAfter, now + remainingMs(context) - HANDOFF_MARGIN_MS),
     });
-    return { invocation: this.armHandoff({ run, event, resumed: false, idempotencyKey }) };
+    return { invocation: this.armHandoff({ run, event, resumed: false, idempotency }) };
   }
 
   /**
    * Ties an Idempotency-Key to the new run. If another request holds it, answers for that run
    * instead: its stored response once it has ended, else the 303 to its results.
    */
-  private async claim(key: string, endpoint: string, runId: string, request: RequestSnapshot): Promise<HttpResponse | undefined> {
+  private async claim(
+    { key, caller }: { key: string; caller: string },
+    endpoint: string,
+    runId: string,
+    request: RequestSnapshot,
+    remaining: number,
+  ): Promise<HttpResponse | undefined> {
     if (!/^[\x21-\x7e]{1,255}$/.test(key)) {
       return json(400, { error: { name: 'BadRequest', message: 'Idempotency-Key must be 1-255 visible ASCII characters.' } });
     }
     const fingerprint = createHash('sha256').update(`${request.method}\n${request.path}\n${request.rawQuery}\n${request.body ?? ''}`).digest('base64url');
-    const ttl = Math.floor((Date.now() + this.settings.retention) / 1_000);
-    const result = await this.journal.claimIdempotencyKey({ endpoint, key, runId, fingerprint, ttl });
+    const now = Date.now();
+    const claim = { endpoint, caller, key, runId, fingerprint, claimedAt: new Date(now).toISOString(), ttl: Math.floor((now + this.settings.retention) / 1_000) };
+    let result = await this.journal.claimIdempotencyKey(claim);
     if (result.claimed) return undefined;
+    let run = await this.journal.getRun(result.holder.runId);
+    // A claim whose request died before its first step (so it never became a run, nor freed the
+    // key), or one past its TTL that DynamoDB has not deleted yet, is taken over.
+    const stale = !run && Date.parse(result.holder.claimedAt) < now - Math.max(remaining, MAX_LAMBDA_MS) - LEASE_GRACE_MS;
+    if (stale || result.holder.ttl * 1_000 < now) {
+      result = await this.journal.claimIdempotencyKey(claim, result.holder.runId);
+      if (result.claimed) return undefined;
+      run = await this.journal.getRun(result.holder.runId);
+    }
     const { holder } = result;
     if (holder.fingerprint !== fingerprint) {
       return json(422, { error: { name: 'IdempotencyKeyReused', message: `This Idempotency-Key was used for a different request to ${endpoint}; use a new key for a new request.` } });
     }
-    const run = await this.journal.getRun(holder.runId);
     if (!run) {
       // The first request is still before its first step: nothing to attach to yet.
       return json(409, { error: { name: 'RequestInProgress', message: 'A request with this Idempotency-Key is in progress; retry shortly.' } }, { 'retry-after': '1' });
@@ -171,8 +189,8 @@ export class DurableEndpoint {
 
   /** A claimed key whose request ended without becoming a run is free again. */
   private async releaseKey(invocation: Invocation): Promise<void> {
-    if (invocation.idempotencyKey === undefined || invocation.run.journalStarted) return;
-    await this.journal.releaseIdempotencyKey(invocation.run.endpoint, invocation.idempotencyKey, invocation.run.runId);
+    if (!invocation.idempotency || invocation.run.journalStarted) return;
+    await this.journal.releaseIdempotencyKey({ endpoint: invocation.run.endpoint, ...invocation.idempotency, runId: invocation.run.runId });
   }
 
   /** At the hand-off time, a run still working suspends and continues in a new invocation. */
@@ -393,6 +411,15 @@ export class DurableEndpoint {
 export function retryAfterSeconds(reason: ResumeReason | undefined, wakeAt: number): number {
   if (reason === 'timeout') return 1;
   return Math.max(1, Math.ceil((wakeAt - Date.now()) / 1_000));
+}
+
+/** Who is calling, as a short hash: their credentials and what the authorizer said about them. */
+function callerOf(event: HttpEvent): string {
+  const authorizer = (event.requestContext as { authorizer?: unknown }).authorizer ?? null;
+  return createHash('sha256')
+    .update(`${header(event.headers, 'authorization') ?? ''}\n${JSON.stringify(authorizer)}`)
+    .digest('base64url')
+    .slice(0, 22);
 }
 
 function remainingMs(context: Partial<Context> | undefined): number {

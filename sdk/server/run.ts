@@ -136,6 +136,8 @@ export class Run {
   /** Steps whose function is running or waiting to retry inline, as the hand-off must journal them. */
   private readonly executing = new Map<string, { record: Omit<StepRecord, 'status' | 'attempts'>; attempts: number; retries: number }>();
   private requestBytes: number | undefined;
+  /** Events this attempt's waits resolved to, as `name/id`. */
+  private readonly eventsTakenNow = new Set<string>();
 
   constructor(init: RunInit) {
     this.init = init;
@@ -213,7 +215,7 @@ export class Run {
     const timeoutMs = toMs(options.timeout, 'waitForEvent timeout');
     const match = options.match ?? {};
     return this.enter(id, async ({ stepId, seq, concurrent, record }) => {
-      if (record?.status === 'completed') return deserialize(record.output) as DurableEvent<T> | null;
+      if (record?.status === 'completed') return this.took(deserialize(record.output) as DurableEvent<T> | null);
       const timeoutAt = record?.wakeAt ? Date.parse(record.wakeAt) : Date.now() + timeoutMs;
       const waiter: EventWaiter = {
         name: options.event,
@@ -232,7 +234,7 @@ export class Run {
         if (Date.now() >= timeoutAt) {
           // Timed out, unless an event got there first: the conditional write decides.
           const { step } = await journal.resolveWaiting(waiter, 'null');
-          return deserialize(step?.output) as DurableEvent<T> | null;
+          return this.took(deserialize(step?.output) as DurableEvent<T> | null);
         }
       } else {
         this.ensureRunItem();
@@ -246,17 +248,36 @@ export class Run {
           event: options.event,
           ...(concurrent ? { concurrent: true } : {}),
         }, this.init.fence);
-        // An event that came shortly before the waiter existed still counts (EVENT_LOOKBACK_MS).
+        // An event that came shortly before the waiter existed still counts (EVENT_LOOKBACK_MS),
+        // unless an earlier wait of this run already took it.
+        const taken = this.eventsTaken();
         for (const event of await journal.recentEvents(options.event, new Date(Date.now() - EVENT_LOOKBACK_MS))) {
-          if (!eventMatches(event, match)) continue;
+          if (!eventMatches(event, match) || taken.has(`${event.name}/${event.id}`)) continue;
           const { step } = await journal.resolveWaiting(waiter, JSON.stringify(event));
-          if (step?.status === 'completed') return deserialize(step.output) as DurableEvent<T> | null;
+          if (step?.status === 'completed') return this.took(deserialize(step.output) as DurableEvent<T> | null);
         }
       }
       this.waitingOn.push(waiter);
       this.suspend(timeoutAt, 'timeout');
       throw new SuspendSignal(this.runId, stepId);
     });
+  }
+
+  private took<T>(event: DurableEvent<T> | null): DurableEvent<T> | null {
+    if (event) this.eventsTakenNow.add(`${event.name}/${event.id}`);
+    return event;
+  }
+
+  /** Events that completed this run's earlier waits (as `name/id`). */
+  private eventsTaken(): Set<string> {
+    const taken = new Set<string>();
+    for (const record of this.journaled.values()) {
+      if (record.event === undefined || record.status !== 'completed' || record.output === undefined) continue;
+      const event = deserialize(record.output) as DurableEvent | null;
+      if (event) taken.add(`${event.name}/${event.id}`);
+    }
+    for (const id of this.eventsTakenNow) taken.add(id);
+    return taken;
   }
 
   /**
