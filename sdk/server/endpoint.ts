@@ -22,6 +22,7 @@ import {
   DEFAULT_REDACT_HEADERS,
   DEFAULTS,
   defaultJournal,
+  defaultStepFunctions,
   defaultTimer,
   isDevMode,
   resolveBackoff,
@@ -310,6 +311,7 @@ export class DurableEndpoint {
       inlineBudget: this.settings.inlineBudget,
       remainingMs: () => remainingMs(context),
       dev: isDevMode(),
+      stepFunctions: () => this.options.stepFunctions ?? defaultStepFunctions(),
     });
   }
 }

@@ -1,11 +1,12 @@
 import { randomUUID } from 'node:crypto';
 import type { Context } from 'aws-lambda';
-import type { HttpResponse, Journal } from '../journal/journal.ts';
+import type { HttpResponse, Journal, ReceivedEvent } from '../journal/journal.ts';
 import { RESUME_EVENT_TYPE, type Timer } from '../timers/timer.ts';
 import { isHttpEvent, json, snapshotRequest } from './http.ts';
 import { log } from './log.ts';
 import { defaultJournal, defaultTimer } from './options.ts';
 import { EVENT_LOOKBACK_MS, eventMatches } from './run.ts';
+import { executionEvent, isExecutionStatusChange } from '../workflows/step-functions.ts';
 
 export interface EventsOptions {
   /** Default: `DynamoJournal` on `DURABLE_TABLE`. */
@@ -22,10 +23,20 @@ const NO_REDACTION: ReadonlySet<string> = new Set();
  * matches and resumes their runs. The same `id` delivered again changes nothing. Every event is
  * kept for a short window, so a waiter registered just after it still finds it.
  * Answers `{ "id", "resumed": [runId…] }`.
+ *
+ * The same handler takes EventBridge's "Step Functions Execution Status Change" events (the rule
+ * the construct creates targets it): a final status becomes the event `durable-endpoints/execution`
+ * that `step.waitForExecution` waits for, keyed by the EventBridge event id. Failures then throw, so
+ * Lambda retries the asynchronous invocation.
  */
 export function createEventsHandler(options: EventsOptions = {}): (event: unknown, context?: Partial<Context>) => Promise<HttpResponse> {
   return async (event) => {
-    if (!isHttpEvent(event)) return json(400, error('Expected an API Gateway request for POST /events.'));
+    if (isExecutionStatusChange(event)) {
+      const received = executionEvent(event);
+      if (!received) return json(200, { id: event.id, ignored: `status ${event.detail.status} is not final`, resumed: [] });
+      return json(200, await deliver({ ...received, receivedAt: new Date().toISOString() }, options));
+    }
+    if (!isHttpEvent(event)) return json(400, error('Expected an API Gateway request for POST /events, or a Step Functions Execution Status Change from EventBridge.'));
     const request = snapshotRequest(event, NO_REDACTION);
     const raw = request.isBase64Encoded && request.body ? Buffer.from(request.body, 'base64').toString('utf8') : request.body ?? '';
     if (Buffer.byteLength(raw) > MAX_EVENT_BYTES) return json(413, error(`Events are limited to ${MAX_EVENT_BYTES} bytes.`));
@@ -39,27 +50,33 @@ export function createEventsHandler(options: EventsOptions = {}): (event: unknow
     if (body.id !== undefined && (typeof body.id !== 'string' || !/^[\w.:/-]{1,128}$/.test(body.id))) {
       return json(400, error('`id`, when given, must be 1-128 characters of letters, digits and _ . : / -.'));
     }
-
-    const journal = options.journal ?? defaultJournal();
-    const timer = options.timer ?? defaultTimer();
     const received = { name: body.name, id: (body.id as string | undefined) ?? randomUUID(), data: body.data ?? null, receivedAt: new Date().toISOString() };
-    const fresh = await journal.recordEvent(received, Math.floor((Date.now() + EVENT_LOOKBACK_MS) / 1_000) + 60);
-    if (!fresh) return json(200, { id: received.id, duplicate: true, resumed: [] });
-
-    const resumed: string[] = [];
-    for (const waiter of await journal.waiters(received.name)) {
-      if (!eventMatches(received, waiter.match)) continue;
-      const { resolved } = await journal.resolveWaiting(waiter, JSON.stringify(received));
-      if (!resolved) continue;
-      await timer.schedule(
-        { type: RESUME_EVENT_TYPE, endpoint: waiter.endpoint, functionName: waiter.functionName, runId: waiter.runId, attempt: waiter.attempt, reason: 'event' },
-        new Date(),
-      );
-      resumed.push(waiter.runId);
-    }
-    log('info', 'event received', { event: received.name, id: received.id, resumed: resumed.length });
-    return json(200, { id: received.id, resumed });
+    return json(200, await deliver(received, options));
   };
+}
+
+/** Records the event once, completes the waiters it matches and resumes their runs. */
+async function deliver(received: ReceivedEvent, options: EventsOptions): Promise<{ id: string; duplicate?: true; resumed: string[] }> {
+  const journal = options.journal ?? defaultJournal();
+  const timer = options.timer ?? defaultTimer();
+  const fresh = await journal.recordEvent(received, Math.floor((Date.now() + EVENT_LOOKBACK_MS) / 1_000) + 60);
+  // A duplicate still looks for waiters: when the first delivery failed after recording the event
+  // (and Lambda or the caller retries it), its waiters are still there. Completing a waiter is a
+  // conditional write, so a waiter the first delivery completed is not completed, or resumed, again.
+  const resumed: string[] = [];
+  for (const waiter of await journal.waiters(received.name)) {
+    if (!eventMatches(received, waiter.match)) continue;
+    const { resolved } = await journal.resolveWaiting(waiter, JSON.stringify(received));
+    if (!resolved) continue;
+    // Due now: on AWS an asynchronous invoke of the waiting endpoint (all the events Lambda may do).
+    await timer.schedule(
+      { type: RESUME_EVENT_TYPE, endpoint: waiter.endpoint, functionName: waiter.functionName, runId: waiter.runId, attempt: waiter.attempt, reason: 'event' },
+      new Date(),
+    );
+    resumed.push(waiter.runId);
+  }
+  log('info', 'event received', { event: received.name, id: received.id, duplicate: !fresh, resumed: resumed.length });
+  return fresh ? { id: received.id, resumed } : { id: received.id, duplicate: true, resumed };
 }
 
 function error(message: string) {
