@@ -188,6 +188,24 @@ describe('step.waitForExecution and EventBridge status changes', () => {
     expect(await handler(post())).toMatchObject({ statusCode: 200, body: '42' });
   });
 
+  it('completes a wait from the execution event posted to POST /events, as on the dev server where no Step Functions runs', async () => {
+    const { handler, events, timer, result } = await fulfilmentFixture();
+    const first = await handler(post({ orderId: 'o-6' }));
+    const executionArn = executionArnFor(STATE_MACHINE, executionName(first.headers!['x-durable-run-id']!, 'fulfil'));
+
+    const data = { executionArn, status: 'SUCCEEDED', output: { trackingId: 'T-6' } };
+    await events(httpApiEvent({ method: 'POST', path: '/events', body: { name: 'durable-endpoints/execution', data } }));
+    await handler(timer.scheduled.find((s) => s.event.reason === 'event')!.event);
+
+    expect(JSON.parse((await result(first.headers!.location!)).body!).result).toEqual({
+      status: 'SUCCEEDED',
+      output: { trackingId: 'T-6' },
+      outputIncluded: true,
+      error: null,
+      cause: null,
+    });
+  });
+
   it('resolves to null after the timeout', async () => {
     const fixture = await durableFixture();
     const handler = fixture.wrap(async () => {
