@@ -145,7 +145,9 @@ export class DurableEndpoints extends Construct {
    * executions to `eventsFunction`. Created with the first state machine an endpoint declares
    * (or `watchExecutions` names): until then there is nothing to watch.
    */
-  executionEvents?: Rule;
+  get executionEvents(): Rule | undefined {
+    return this.executionRule;
+  }
   /** One per `addEndpoint`, in order: what the dev server serves. */
   readonly endpoints: DurableEndpointDefinition[] = [];
 
@@ -155,6 +157,7 @@ export class DurableEndpoints extends Construct {
   // Created with the first endpoint: an empty policy does not synthesize.
   private timerInvokePolicy?: Policy;
   private readonly timerRole: Role;
+  private executionRule?: Rule;
 
   constructor(scope: Construct, id: string, props: DurableEndpointsProps = {}) {
     super(scope, id);
@@ -321,11 +324,11 @@ export class DurableEndpoints extends Construct {
   watchExecutions(...stateMachines: IStateMachine[]): void {
     if (stateMachines.length === 0) return;
     const detail = { status: FINAL_EXECUTION_STATUSES, stateMachineArn: stateMachines.map((m) => m.stateMachineArn) };
-    if (this.executionEvents) {
-      this.executionEvents.addEventPattern({ detail });
+    if (this.executionRule) {
+      this.executionRule.addEventPattern({ detail });
       return;
     }
-    this.executionEvents = new Rule(this, 'ExecutionEvents', {
+    this.executionRule = new Rule(this, 'ExecutionEvents', {
       description: 'durable-endpoints: ends of Step Functions executions, for step.waitForExecution',
       eventPattern: { source: ['aws.states'], detailType: ['Step Functions Execution Status Change'], detail },
       // EventBridge retries a failed invoke for up to 24 hours; the handler throws when it could not record or deliver.
