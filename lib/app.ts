@@ -1,31 +1,44 @@
 /**
- * The example app `cdk.json` runs: the quick start (`examples/process.ts`) as `POST /process`,
- * checked by cdk-nag's AwsSolutions pack. Environment-agnostic, so `cdk synth` needs no
+ * The example app `cdk.json` runs, checked by cdk-nag's AwsSolutions pack: the quick start
+ * (`examples/process.ts`) as `POST /process`, and the examples of runs that outlive the request:
+ * `GET /research` (hands off at the gateway's deadline), `POST /orders` (waits for an event sent to
+ * `POST /events`) and `GET /remind` (sleeps). Environment-agnostic, so `cdk synth` needs no
  * credentials; `cdk deploy` takes the account and region from the profile.
  */
-import { App, CfnOutput, RemovalPolicy, Stack, Validations } from 'aws-cdk-lib';
+import { App, CfnOutput, Duration, RemovalPolicy, Stack, Validations } from 'aws-cdk-lib';
 import nag from 'cdk-nag';
 import { fileURLToPath } from 'node:url';
 import { DurableEndpoints } from './index.ts';
 
 const app = new App();
 const stack = new Stack(app, 'DurableEndpointsExample', {
-  description: 'durable-endpoints example: POST /process with its journal, results route and timers',
+  description: 'durable-endpoints examples: POST /process, GET /research, POST /orders, GET /remind with their journal, results and events routes, and timers',
 });
 
 const durable = new DurableEndpoints(stack, 'Durable', {
   // An example: `cdk destroy` removes its data too. Keep the default (RETAIN) for real endpoints.
   removalPolicy: RemovalPolicy.DESTROY,
 });
-const processFunction = durable.addEndpoint('POST /process', { entry: fileURLToPath(new URL('../examples/process.ts', import.meta.url)) });
-Validations.of(durable.api.node.findChild('POST/process')).acknowledge({
-  id: 'AwsSolutions-APIG4',
-  reason: 'The example endpoint is public on purpose, so a deployed stack can be tried with curl. Pass `authorizer` to addEndpoint for real endpoints.',
-});
+const example = (file: string) => fileURLToPath(new URL(`../examples/${file}`, import.meta.url));
 
-new CfnOutput(stack, 'ApiUrl', { value: durable.url!, description: 'Base URL: POST <ApiUrl>process' });
+const processFunction = durable.addEndpoint('POST /process', { entry: example('process.ts') });
+// The agent works about 32 s: the caller gets the 303 at 25 s, and the resumed invocation needs
+// the rest of the work's time (a resume is not bound by API Gateway's 30 s).
+durable.addEndpoint('GET /research', { entry: example('research/handler.ts'), timeout: Duration.minutes(5) });
+durable.addEndpoint('POST /orders', { entry: example('orders.ts') });
+durable.addEndpoint('GET /remind', { entry: example('remind.ts') });
+
+for (const route of ['POST/process', 'GET/research', 'POST/orders', 'GET/remind']) {
+  Validations.of(durable.api.node.findChild(route)).acknowledge({
+    id: 'AwsSolutions-APIG4',
+    reason: 'The example endpoints are public on purpose, so a deployed stack can be tried with curl. Pass `authorizer` to addEndpoint for real endpoints.',
+  });
+}
+
+new CfnOutput(stack, 'ApiUrl', { value: durable.url!, description: 'Base URL: POST <ApiUrl>process, GET <ApiUrl>research?topic=…, POST <ApiUrl>orders, GET <ApiUrl>remind?after=…' });
 new CfnOutput(stack, 'TableName', { value: durable.table.tableName, description: 'The journal table' });
 new CfnOutput(stack, 'ProcessFunctionName', { value: processFunction.functionName });
+new CfnOutput(stack, 'EventsFunctionName', { value: durable.eventsFunction.functionName, description: 'Behind POST <ApiUrl>events (IAM-authorized)' });
 
 Validations.of(app).addPlugins(new nag.AwsSolutionsChecks(app));
 

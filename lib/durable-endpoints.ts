@@ -1,16 +1,19 @@
 import { ArnFormat, Aws, CfnElement, Duration, RemovalPolicy, Stack, Token, Validations } from 'aws-cdk-lib';
-import { LambdaIntegration, type IAuthorizer, type IRestApi } from 'aws-cdk-lib/aws-apigateway';
+import { AuthorizationType, LambdaIntegration, type IAuthorizer, type IRestApi } from 'aws-cdk-lib/aws-apigateway';
 import { HttpApi, HttpMethod, HttpStage, LogGroupLogDestination, type IHttpRouteAuthorizer } from 'aws-cdk-lib/aws-apigatewayv2';
+import { HttpIamAuthorizer } from 'aws-cdk-lib/aws-apigatewayv2-authorizers';
 import { HttpLambdaIntegration } from 'aws-cdk-lib/aws-apigatewayv2-integrations';
 import { AttributeType, BillingMode, Table, TableEncryption } from 'aws-cdk-lib/aws-dynamodb';
-import { Policy, PolicyStatement, Role, ServicePrincipal } from 'aws-cdk-lib/aws-iam';
+import { Rule } from 'aws-cdk-lib/aws-events';
+import { LambdaFunction } from 'aws-cdk-lib/aws-events-targets';
+import { Policy, PolicyStatement, Role, ServicePrincipal, type IGrantable } from 'aws-cdk-lib/aws-iam';
 import type { IKey } from 'aws-cdk-lib/aws-kms';
 import { Architecture, Runtime } from 'aws-cdk-lib/aws-lambda';
 import { NodejsFunction, OutputFormat, type BundlingOptions } from 'aws-cdk-lib/aws-lambda-nodejs';
 import { LogGroup, RetentionDays } from 'aws-cdk-lib/aws-logs';
 import { ScheduleGroup } from 'aws-cdk-lib/aws-scheduler';
 import { Secret } from 'aws-cdk-lib/aws-secretsmanager';
-import { CustomState, DefinitionBody, LogLevel, StateMachine, StateMachineType, Wait, WaitTime } from 'aws-cdk-lib/aws-stepfunctions';
+import { CustomState, DefinitionBody, LogLevel, StateMachine, StateMachineType, Wait, WaitTime, type IStateMachine } from 'aws-cdk-lib/aws-stepfunctions';
 import { Construct } from 'constructs';
 import { existsSync } from 'node:fs';
 import { resolve } from 'node:path';
@@ -55,6 +58,12 @@ export interface DurableEndpointProps {
   readonly bundling?: BundlingOptions;
   /** Authorizer for the route: `IHttpRouteAuthorizer` on an HTTP API, `IAuthorizer` on a REST API. Default none. */
   readonly authorizer?: IHttpRouteAuthorizer | IAuthorizer;
+  /**
+   * The Standard workflows the handler starts with `step.startExecution`: the function may
+   * `states:StartExecution` exactly these, and their executions' ends reach `step.waitForExecution`
+   * (see `watchExecutions`). Default none.
+   */
+  readonly stateMachines?: IStateMachine[];
 }
 
 /**
@@ -89,11 +98,14 @@ function registry(): DurableEndpoints[] {
 
 const ROUTE_KEY = /^(GET|POST|PUT|PATCH|DELETE|HEAD|OPTIONS|ANY) (\/\S*)$/;
 const RESULTS_ROUTE = 'GET /runs/{runId}';
+const EVENTS_ROUTE = 'POST /events';
+const FINAL_EXECUTION_STATUSES = ['SUCCEEDED', 'FAILED', 'TIMED_OUT', 'ABORTED'];
 
 /**
  * Everything durable endpoints need in one AWS account: the journal table, the results route,
- * the secret that signs result URLs, and the timers that resume runs (an Express state machine
- * for short delays, EventBridge Scheduler for long ones). `addEndpoint` adds an endpoint with
+ * the IAM-authorized events route, the secret that signs result URLs, the timers that resume runs
+ * (an Express state machine for short delays, EventBridge Scheduler for long ones) and, once an
+ * endpoint declares the state machines it starts, the EventBridge rule reporting their executions' ends. `addEndpoint` adds an endpoint with
  * exactly the permissions it uses.
  *
  * ```ts
@@ -112,6 +124,12 @@ export class DurableEndpoints extends Construct {
   readonly url?: string;
   /** `GET /runs/{runId}`: reads the table and the secret, nothing else. */
   readonly resultsFunction: NodejsFunction;
+  /**
+   * `POST /events` (IAM-authorized) and the target of `executionEvents`: records events, completes
+   * the waiting steps they match and invokes those runs' endpoints. Callers need
+   * `execute-api:Invoke` on the route (`grantSendEvents`).
+   */
+  readonly eventsFunction: NodejsFunction;
   /** Signs result URLs; generated at deploy time and read once per cold start. */
   readonly tokenSecret: Secret;
   /** Holds the one-time schedules of long timers. */
@@ -122,6 +140,14 @@ export class DurableEndpoints extends Construct {
   readonly timerStateMachine: StateMachine;
   readonly accessLogGroup?: LogGroup;
   readonly timerLogGroup: LogGroup;
+  /**
+   * The EventBridge rule that sends the final status changes of the watched state machines'
+   * executions to `eventsFunction`. Created with the first state machine an endpoint declares
+   * (or `watchExecutions` names): until then there is nothing to watch.
+   */
+  get executionEvents(): Rule | undefined {
+    return this.executionRule;
+  }
   /** One per `addEndpoint`, in order: what the dev server serves. */
   readonly endpoints: DurableEndpointDefinition[] = [];
 
@@ -131,6 +157,7 @@ export class DurableEndpoints extends Construct {
   // Created with the first endpoint: an empty policy does not synthesize.
   private timerInvokePolicy?: Policy;
   private readonly timerRole: Role;
+  private executionRule?: Rule;
 
   constructor(scope: Construct, id: string, props: DurableEndpointsProps = {}) {
     super(scope, id);
@@ -248,7 +275,65 @@ export class DurableEndpoints extends Construct {
       });
     }
 
+    this.eventsFunction = this.nodejsFunction('Events', {
+      entry: kitFile('lambdas/events'),
+      handler: 'handler',
+      timeout: Duration.seconds(29),
+      memorySize: 256,
+      // The timer's state machine ARN makes AwsTimer the default timer; the events Lambda resumes
+      // runs only "now", which AwsTimer sends as an async invoke of the endpoint (granted per endpoint).
+      environment: { DURABLE_TABLE: this.table.tableName, DURABLE_TIMER_STATE_MACHINE_ARN: this.timerStateMachine.stateMachineArn },
+    });
+    // recordEvent: PutItem; waiters and recent events: Query; completing a waiting step: a transaction
+    // of UpdateItem (the step) and DeleteItem (the waiter), then GetItem of the step.
+    this.table.grant(this.eventsFunction, 'dynamodb:Query', 'dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:UpdateItem', 'dynamodb:DeleteItem');
+    props.encryptionKey?.grantEncryptDecrypt(this.eventsFunction);
+    this.addRoute(EVENTS_ROUTE, this.eventsFunction, 'iam');
+    if (this.apiType === 'rest') {
+      Validations.of(this.routeScope(EVENTS_ROUTE)).acknowledge({
+        id: 'AwsSolutions-COG4',
+        reason: 'POST /events is called by services, not users: it is authorized with IAM (SigV4), so no Cognito user pool applies.',
+      });
+    }
+
     registry().push(this);
+  }
+
+  /**
+   * Lets `grantee` send events to `POST /events` (`execute-api:Invoke` on that route only): the
+   * events route is IAM-authorized.
+   */
+  grantSendEvents(grantee: IGrantable): void {
+    const stack = Stack.of(this);
+    const resourceName =
+      this.apiType === 'http' ? `${(this.api as HttpApi).apiId}/*/POST/events` : `${(this.api as IRestApi).restApiId}/*/POST/events`;
+    grantee.grantPrincipal.addToPrincipalPolicy(
+      new PolicyStatement({
+        actions: ['execute-api:Invoke'],
+        resources: [stack.formatArn({ service: 'execute-api', resource: resourceName, arnFormat: ArnFormat.NO_RESOURCE_NAME })],
+      }),
+    );
+  }
+
+  /**
+   * Delivers the end (SUCCEEDED, FAILED, TIMED_OUT, ABORTED) of these Standard workflows'
+   * executions to `step.waitForExecution`, through one EventBridge rule on the default bus scoped to
+   * the state machines named here and in `addEndpoint`'s `stateMachines`. Express workflows send no
+   * such events.
+   */
+  watchExecutions(...stateMachines: IStateMachine[]): void {
+    if (stateMachines.length === 0) return;
+    const detail = { status: FINAL_EXECUTION_STATUSES, stateMachineArn: stateMachines.map((m) => m.stateMachineArn) };
+    if (this.executionRule) {
+      this.executionRule.addEventPattern({ detail });
+      return;
+    }
+    this.executionRule = new Rule(this, 'ExecutionEvents', {
+      description: 'durable-endpoints: ends of Step Functions executions, for step.waitForExecution',
+      eventPattern: { source: ['aws.states'], detailType: ['Step Functions Execution Status Change'], detail },
+      // EventBridge retries a failed invoke for up to 24 hours; the handler throws when it could not record or deliver.
+      targets: [new LambdaFunction(this.eventsFunction)],
+    });
   }
 
   /**
@@ -259,7 +344,7 @@ export class DurableEndpoints extends Construct {
     if (!ROUTE_KEY.test(routeKey)) {
       throw new Error(`DurableEndpoints.addEndpoint: route key ${JSON.stringify(routeKey)} should look like 'POST /process' (method, one space, path).`);
     }
-    if (routeKey === RESULTS_ROUTE || this.endpoints.some((e) => e.routeKey === routeKey)) {
+    if (routeKey === RESULTS_ROUTE || routeKey === EVENTS_ROUTE || this.endpoints.some((e) => e.routeKey === routeKey)) {
       throw new Error(`DurableEndpoints.addEndpoint: ${routeKey} is already routed on this API; each route key can be added once.`);
     }
     const entry = resolve(props.entry);
@@ -281,8 +366,18 @@ export class DurableEndpoints extends Construct {
       },
     });
 
-    // The journal calls exactly these; TransactWriteItems is authorized per contained Put/ConditionCheck.
-    this.table.grant(fn, 'dynamodb:Query', 'dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:UpdateItem', 'dynamodb:BatchWriteItem', 'dynamodb:ConditionCheckItem');
+    // The journal calls exactly these; TransactWriteItems is authorized per contained item: Put,
+    // Update, ConditionCheck, and Delete (a waitForEvent that times out removes its waiter).
+    this.table.grant(
+      fn,
+      'dynamodb:Query',
+      'dynamodb:GetItem',
+      'dynamodb:PutItem',
+      'dynamodb:UpdateItem',
+      'dynamodb:DeleteItem',
+      'dynamodb:BatchWriteItem',
+      'dynamodb:ConditionCheckItem',
+    );
     this.props.encryptionKey?.grantEncryptDecrypt(fn);
     this.tokenSecret.grantRead(fn);
     this.timerStateMachine.grantStartExecution(fn);
@@ -312,6 +407,10 @@ export class DurableEndpoints extends Construct {
     });
     this.timerInvokePolicy ??= new Policy(this, 'TimerInvokePolicy', { roles: [this.timerRole] });
     this.timerInvokePolicy.addStatements(new PolicyStatement({ actions: ['lambda:InvokeFunction'], resources: [fn.functionArn] }));
+    // An event resumes the runs it completes with an async invoke of their endpoint.
+    this.eventsFunction.addToRolePolicy(new PolicyStatement({ actions: ['lambda:InvokeFunction'], resources: [fn.functionArn] }));
+    for (const stateMachine of props.stateMachines ?? []) stateMachine.grantStartExecution(fn);
+    this.watchExecutions(...(props.stateMachines ?? []));
 
     this.addRoute(routeKey, fn, props.authorizer);
     this.endpoints.push({ routeKey, entry, handler, apiType: this.apiType, timeoutMs: timeout.toMilliseconds(), functionName: fn.node.path, function: fn });
@@ -363,19 +462,22 @@ export class DurableEndpoints extends Construct {
     });
   }
 
-  private addRoute(routeKey: string, fn: NodejsFunction, authorizer?: IHttpRouteAuthorizer | IAuthorizer): void {
+  /** `'iam'`: callers sign their requests (SigV4) and need `execute-api:Invoke` on the route. */
+  private addRoute(routeKey: string, fn: NodejsFunction, authorizer?: IHttpRouteAuthorizer | IAuthorizer | 'iam'): void {
     const [, method, path] = ROUTE_KEY.exec(routeKey)!;
     if (this.apiType === 'http') {
       (this.api as HttpApi).addRoutes({
         path: path!,
         methods: [method as HttpMethod],
         integration: new HttpLambdaIntegration(`${routeKey}Integration`, fn),
-        authorizer: authorizer as IHttpRouteAuthorizer | undefined,
+        authorizer: authorizer === 'iam' ? new HttpIamAuthorizer() : (authorizer as IHttpRouteAuthorizer | undefined),
       });
     } else {
-      (this.api as IRestApi).root.resourceForPath(path!).addMethod(method!, new LambdaIntegration(fn), {
-        authorizer: authorizer as IAuthorizer | undefined,
-      });
+      (this.api as IRestApi).root.resourceForPath(path!).addMethod(
+        method!,
+        new LambdaIntegration(fn),
+        authorizer === 'iam' ? { authorizationType: AuthorizationType.IAM } : { authorizer: authorizer as IAuthorizer | undefined },
+      );
     }
   }
 

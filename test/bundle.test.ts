@@ -1,5 +1,5 @@
 /**
- * What `cdk deploy` uploads: the example endpoint bundled by esbuild as the construct configures
+ * What `cdk deploy` uploads: the example endpoint (and the kit's results and events Lambdas) bundled by esbuild as the construct configures
  * it (ESM, Node 24, the kit resolved from its TypeScript sources), loaded and called as Lambda's
  * Node.js runtime would. This is the one synth in the tests that bundles.
  */
@@ -20,14 +20,19 @@ describe('the bundled endpoint', () => {
     const bundles = readdirSync(assembly.directory)
       .filter((name) => name.startsWith('asset.'))
       .map((name) => join(assembly.directory, name));
-    expect(bundles).toHaveLength(2); // the endpoint and the results Lambda
+    expect(bundles).toHaveLength(3); // the endpoint, the results and the events Lambda
     for (const dir of bundles) expect(readdirSync(dir).sort()).toEqual(['index.mjs', 'index.mjs.map']);
     process.env.DURABLE_TABLE = 'never-called';
     const loaded = await Promise.all(bundles.map((dir) => import(pathToFileURL(join(dir, 'index.mjs')).href)));
-    expect(loaded.map((m) => typeof m.handler)).toEqual(['function', 'function']);
+    expect(loaded.map((m) => typeof m.handler)).toEqual(['function', 'function', 'function']);
 
     const example = loaded.find((m) => 'outbox' in m)!;
     const response = await example.handler(httpApiEvent({ method: 'POST', path: '/process', body: 'not json' }), lambdaContext());
     expect(response.statusCode).toBe(400);
+
+    // The events Lambda takes EventBridge's status changes as they come; a non-final one needs no AWS call.
+    const running = { id: 'e-1', source: 'aws.states', 'detail-type': 'Step Functions Execution Status Change', detail: { executionArn: 'arn:aws:states:eu-west-1:1:execution:M:n', stateMachineArn: 'arn:aws:states:eu-west-1:1:stateMachine:M', status: 'RUNNING' } };
+    const answers = await Promise.all(loaded.filter((m) => m !== example).map((m) => m.handler(running, lambdaContext())));
+    expect(answers.map((a) => a.statusCode).sort()).toEqual([200, 400]); // the events and the results Lambda
   });
 });

@@ -6,7 +6,9 @@ import { App, RemovalPolicy, Stack } from 'aws-cdk-lib';
 import { RestApi } from 'aws-cdk-lib/aws-apigateway';
 import { HttpApi } from 'aws-cdk-lib/aws-apigatewayv2';
 import { Match, Template } from 'aws-cdk-lib/assertions';
+import { AccountRootPrincipal, Role } from 'aws-cdk-lib/aws-iam';
 import { Key } from 'aws-cdk-lib/aws-kms';
+import { DefinitionBody, Pass, StateMachine } from 'aws-cdk-lib/aws-stepfunctions';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { DurableEndpoints, type DurableEndpointsProps } from '../lib/index.ts';
@@ -38,6 +40,39 @@ function logicalId(stack: Stack, construct: { node: { defaultChild?: unknown } }
   return stack.resolve(stack.getLogicalId(construct.node.defaultChild as never)) as string;
 }
 
+/** The resources of a dependency cycle (Ref, GetAtt, DependsOn), or [] when there is none. */
+function cycleIn(template: Template): string[] {
+  const resources = template.toJSON().Resources as Record<string, Resource>;
+  const edges = new Map<string, Set<string>>();
+  const refs = (value: unknown, into: Set<string>) => {
+    if (Array.isArray(value)) value.forEach((v) => refs(v, into));
+    else if (value && typeof value === 'object') {
+      for (const [k, v] of Object.entries(value)) {
+        if (k === 'Ref' && typeof v === 'string' && v in resources) into.add(v);
+        else if (k === 'Fn::GetAtt' && Array.isArray(v) && v[0] in resources) into.add(v[0]);
+        else refs(v, into);
+      }
+    }
+  };
+  for (const [id, r] of Object.entries(resources)) {
+    const deps = new Set<string>(r.DependsOn ?? []);
+    refs(r.Properties, deps);
+    edges.set(id, deps);
+  }
+  const state = new Map<string, 'visiting' | 'done'>();
+  const cycle: string[] = [];
+  const visit = (id: string): boolean => {
+    if (state.get(id) === 'done') return false;
+    if (state.get(id) === 'visiting') return cycle.push(id) > 0;
+    state.set(id, 'visiting');
+    for (const next of edges.get(id) ?? []) if (visit(next)) return cycle.push(id) > 0;
+    state.set(id, 'done');
+    return false;
+  };
+  for (const id of edges.keys()) visit(id);
+  return cycle;
+}
+
 describe('DurableEndpoints', () => {
   const { stack, durable, fn, template } = synth();
   const fnRole = logicalId(stack, fn.role as never);
@@ -63,7 +98,7 @@ describe('DurableEndpoints', () => {
     });
   });
 
-  it('creates an HTTP API with access logs, the endpoint route and GET /runs/{runId}', () => {
+  it('creates an HTTP API with access logs, the endpoint route, GET /runs/{runId} and POST /events', () => {
     template.resourceCountIs('AWS::ApiGatewayV2::Api', 1);
     template.hasResourceProperties('AWS::ApiGatewayV2::Stage', {
       StageName: '$default',
@@ -71,13 +106,13 @@ describe('DurableEndpoints', () => {
       AccessLogSettings: { DestinationArn: Match.anyValue() },
     });
     const routes = Object.values(template.findResources('AWS::ApiGatewayV2::Route')).map((r) => (r as Resource).Properties.RouteKey);
-    expect(routes.sort()).toEqual(['GET /runs/{runId}', 'POST /process']);
+    expect(routes.sort()).toEqual(['GET /runs/{runId}', 'POST /events', 'POST /process']);
     expect(durable.apiType).toBe('http');
   });
 
-  it('deploys the endpoint and the results Lambda on Node.js 24, arm64, with source maps and their own log groups', () => {
+  it('deploys the endpoint, the results and the events Lambda on Node.js 24, arm64, with source maps and their own log groups', () => {
     const functions = Object.values(template.findResources('AWS::Lambda::Function')) as Resource[];
-    expect(functions).toHaveLength(2);
+    expect(functions).toHaveLength(3);
     for (const f of functions) {
       expect(f.Properties).toMatchObject({
         Runtime: 'nodejs24.x',
@@ -87,7 +122,7 @@ describe('DurableEndpoints', () => {
       });
     }
     template.allResourcesProperties('AWS::Logs::LogGroup', { RetentionInDays: 30 });
-    template.resourceCountIs('AWS::Logs::LogGroup', 4); // two functions, the API's access logs, the timer
+    template.resourceCountIs('AWS::Logs::LogGroup', 5); // three functions, the API's access logs, the timer
   });
 
   it('wires the endpoint to the journal, the secret and the timers through its environment', () => {
@@ -174,6 +209,7 @@ describe('DurableEndpoints', () => {
     expect(actionsOf(statementsOf(template, fnRole))).toEqual([
       'dynamodb:BatchWriteItem',
       'dynamodb:ConditionCheckItem',
+      'dynamodb:DeleteItem',
       'dynamodb:GetItem',
       'dynamodb:PutItem',
       'dynamodb:Query',
@@ -199,35 +235,7 @@ describe('DurableEndpoints', () => {
   });
 
   it('has no dependency cycle between resources', () => {
-    const resources = template.toJSON().Resources as Record<string, Resource>;
-    const edges = new Map<string, Set<string>>();
-    const refs = (value: unknown, into: Set<string>) => {
-      if (Array.isArray(value)) value.forEach((v) => refs(v, into));
-      else if (value && typeof value === 'object') {
-        for (const [k, v] of Object.entries(value)) {
-          if (k === 'Ref' && typeof v === 'string' && v in resources) into.add(v);
-          else if (k === 'Fn::GetAtt' && Array.isArray(v) && v[0] in resources) into.add(v[0]);
-          else refs(v, into);
-        }
-      }
-    };
-    for (const [id, r] of Object.entries(resources)) {
-      const deps = new Set<string>(r.DependsOn ?? []);
-      refs(r.Properties, deps);
-      edges.set(id, deps);
-    }
-    const state = new Map<string, 'visiting' | 'done'>();
-    const cycle: string[] = [];
-    const visit = (id: string): boolean => {
-      if (state.get(id) === 'done') return false;
-      if (state.get(id) === 'visiting') return cycle.push(id) > 0;
-      state.set(id, 'visiting');
-      for (const next of edges.get(id) ?? []) if (visit(next)) return cycle.push(id) > 0;
-      state.set(id, 'done');
-      return false;
-    };
-    for (const id of edges.keys()) visit(id);
-    expect(cycle).toEqual([]);
+    expect(cycleIn(template)).toEqual([]);
   });
 
   it('describes each endpoint for the dev server', () => {
@@ -240,6 +248,102 @@ describe('DurableEndpoints', () => {
     expect(() => durable.addEndpoint('/process', { entry: ENTRY })).toThrow(/should look like 'POST \/process'/);
     expect(() => durable.addEndpoint('POST /process', { entry: ENTRY })).toThrow(/already routed/);
     expect(() => durable.addEndpoint('GET /runs/{runId}', { entry: ENTRY })).toThrow(/already routed/);
+    expect(() => durable.addEndpoint('POST /events', { entry: ENTRY })).toThrow(/already routed/);
+  });
+});
+
+describe('DurableEndpoints: the events route and Step Functions', () => {
+  function synthWithWorkflows() {
+    const app = new App({ context: { 'aws:cdk:bundling-stacks': [] } });
+    const stack = new Stack(app, 'Test');
+    const durable = new DurableEndpoints(stack, 'Durable');
+    const fulfil = new StateMachine(stack, 'Fulfil', { definitionBody: DefinitionBody.fromChainable(new Pass(stack, 'Ship')) });
+    const refund = new StateMachine(stack, 'Refund', { definitionBody: DefinitionBody.fromChainable(new Pass(stack, 'PayBack')) });
+    const orders = durable.addEndpoint('POST /orders', { entry: ENTRY, stateMachines: [fulfil] });
+    const plain = durable.addEndpoint('POST /process', { entry: ENTRY });
+    const refunds = durable.addEndpoint('POST /refunds', { entry: ENTRY, stateMachines: [refund] });
+    const caller = new Role(stack, 'Caller', { assumedBy: new AccountRootPrincipal() });
+    durable.grantSendEvents(caller);
+    return { stack, durable, fulfil, refund, orders, plain, refunds, caller, template: Template.fromStack(stack) };
+  }
+  const { stack, durable, fulfil, refund, orders, plain, refunds, caller, template } = synthWithWorkflows();
+  const eventsRole = logicalId(stack, durable.eventsFunction.role as never);
+  const ref = (c: { node: { defaultChild?: unknown } }) => ({ Ref: logicalId(stack, c) });
+  const arnOf = (c: { node: { defaultChild?: unknown } }) => ({ 'Fn::GetAtt': [logicalId(stack, c), 'Arn'] });
+
+  it('routes POST /events to the events Lambda with IAM authorization, and only that route', () => {
+    const routes = Object.values(template.findResources('AWS::ApiGatewayV2::Route')).map((r) => (r as Resource).Properties);
+    expect(routes.filter((r) => r.AuthorizationType === 'AWS_IAM').map((r) => r.RouteKey)).toEqual(['POST /events']);
+    const integration = Object.entries(template.findResources('AWS::ApiGatewayV2::Integration')).find(([id]) =>
+      routes.some((r) => r.RouteKey === 'POST /events' && JSON.stringify(r.Target).includes(id)),
+    )![1] as Resource;
+    expect(integration.Properties.IntegrationUri).toEqual(arnOf(durable.eventsFunction));
+  });
+
+  it('lets the events Lambda record events, complete waiting steps and invoke exactly the endpoints, with no wildcard action', () => {
+    const statements = statementsOf(template, eventsRole);
+    expect(actionsOf(statements)).toEqual([
+      'dynamodb:DeleteItem',
+      'dynamodb:GetItem',
+      'dynamodb:PutItem',
+      'dynamodb:Query',
+      'dynamodb:UpdateItem',
+      'lambda:InvokeFunction',
+      'lambda:InvokeFunction',
+      'lambda:InvokeFunction',
+      'logs:CreateLogStream',
+      'logs:PutLogEvents',
+    ]);
+    expect(statements.filter((s) => s.Action === 'lambda:InvokeFunction').map((s) => s.Resource)).toEqual([arnOf(orders), arnOf(plain), arnOf(refunds)]);
+    const table = statements.find((s) => [s.Action].flat().includes('dynamodb:PutItem'))!;
+    expect([table.Resource].flat()).toEqual([arnOf(durable.table)]);
+    const variables = (template.toJSON().Resources[logicalId(stack, durable.eventsFunction)] as Resource).Properties.Environment as { Variables: Record<string, unknown> };
+    expect(variables.Variables).toEqual({ NODE_OPTIONS: '--enable-source-maps', DURABLE_TABLE: ref(durable.table), DURABLE_TIMER_STATE_MACHINE_ARN: ref(durable.timerStateMachine) });
+  });
+
+  it('lets an endpoint start exactly the state machines it declares', () => {
+    const startsOf = (fn: typeof orders) =>
+      statementsOf(template, logicalId(stack, fn.role as never))
+        .filter((s) => s.Action === 'states:StartExecution')
+        .map((s) => s.Resource);
+    expect(startsOf(orders)).toEqual([ref(durable.timerStateMachine), ref(fulfil)]);
+    expect(startsOf(plain)).toEqual([ref(durable.timerStateMachine)]);
+    expect(startsOf(refunds)).toEqual([ref(durable.timerStateMachine), ref(refund)]);
+  });
+
+  it('sends the final status changes of the declared state machines\' executions to the events Lambda', () => {
+    template.resourceCountIs('AWS::Events::Rule', 1);
+    template.hasResourceProperties('AWS::Events::Rule', {
+      EventPattern: {
+        source: ['aws.states'],
+        'detail-type': ['Step Functions Execution Status Change'],
+        detail: { status: ['SUCCEEDED', 'FAILED', 'TIMED_OUT', 'ABORTED'], stateMachineArn: [ref(fulfil), ref(refund)] },
+      },
+      State: 'ENABLED',
+      Targets: [Match.objectLike({ Arn: arnOf(durable.eventsFunction) })],
+    });
+    template.hasResourceProperties('AWS::Lambda::Permission', {
+      Action: 'lambda:InvokeFunction',
+      FunctionName: arnOf(durable.eventsFunction),
+      Principal: 'events.amazonaws.com',
+      SourceArn: arnOf(durable.executionEvents!),
+    });
+  });
+
+  it('creates no rule while no endpoint declares a state machine', () => {
+    const { template: bare } = synth();
+    bare.resourceCountIs('AWS::Events::Rule', 0);
+  });
+
+  it('grants a caller execute-api:Invoke on POST /events only', () => {
+    const [statement] = statementsOf(template, logicalId(stack, caller));
+    expect(statement).toMatchObject({ Action: 'execute-api:Invoke', Effect: 'Allow' });
+    expect(JSON.stringify(stack.resolve(statement!.Resource))).toMatch(/\/\*\/POST\/events"\]\]\}$/);
+  });
+
+  it('has no dependency cycle, and lists only the endpoints for the dev server', () => {
+    expect(cycleIn(template)).toEqual([]);
+    expect(durable.endpoints.map((e) => e.routeKey)).toEqual(['POST /orders', 'POST /process', 'POST /refunds']);
   });
 });
 
@@ -266,16 +370,19 @@ describe('DurableEndpoints options', () => {
     template.resourceCountIs('AWS::ApiGatewayV2::Api', 1);
     expect(durable.api).toBe(api);
     const routes = Object.values(template.findResources('AWS::ApiGatewayV2::Route')).map((r) => (r as Resource).Properties.RouteKey);
-    expect(routes.sort()).toEqual(['GET /runs/{runId}', 'POST /process']);
+    expect(routes.sort()).toEqual(['GET /runs/{runId}', 'POST /events', 'POST /process']);
   });
 
-  it('adds its routes to an existing REST API (payload 1.0)', () => {
+  it('adds its routes to an existing REST API (payload 1.0), the events route IAM-authorized', () => {
     const { durable, template } = synth((s) => ({ api: new RestApi(s, 'MyRestApi', { deployOptions: { stageName: 'v1' } }) }));
     template.resourceCountIs('AWS::ApiGatewayV2::Api', 0);
     const paths = Object.values(template.findResources('AWS::ApiGateway::Resource')).map((r) => (r as Resource).Properties.PathPart);
-    expect(paths.sort()).toEqual(['process', 'runs', '{runId}']);
-    const methods = Object.values(template.findResources('AWS::ApiGateway::Method')).map((r) => (r as Resource).Properties.HttpMethod);
-    expect(methods.sort()).toEqual(['GET', 'POST']);
+    expect(paths.sort()).toEqual(['events', 'process', 'runs', '{runId}']);
+    const methods = Object.values(template.findResources('AWS::ApiGateway::Method')).map((r) => (r as Resource).Properties);
+    expect(methods.map((m) => m.HttpMethod).sort()).toEqual(['GET', 'POST', 'POST']);
+    const events = Object.values(template.findResources('AWS::ApiGateway::Resource')).find((r) => (r as Resource).Properties.PathPart === 'events')!;
+    const eventsId = Object.entries(template.findResources('AWS::ApiGateway::Resource')).find(([, r]) => r === events)![0];
+    expect(methods.filter((m) => m.AuthorizationType === 'AWS_IAM')).toEqual([expect.objectContaining({ HttpMethod: 'POST', ResourceId: { Ref: eventsId } })]);
     expect(durable.endpoints[0]!.apiType).toBe('rest');
   });
 });

@@ -25,6 +25,7 @@ import {
   DEFAULT_REDACT_HEADERS,
   DEFAULTS,
   defaultJournal,
+  defaultStepFunctions,
   defaultTimer,
   isDevMode,
   resolveBackoff,
@@ -399,6 +400,7 @@ export class DurableEndpoint {
       inlineBudget: this.settings.inlineBudget,
       remainingMs: () => remainingMs(context),
       dev: isDevMode(),
+      stepFunctions: () => this.options.stepFunctions ?? defaultStepFunctions(),
     });
   }
 }

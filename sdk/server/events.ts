@@ -1,11 +1,12 @@
 import { randomUUID } from 'node:crypto';
 import type { Context } from 'aws-lambda';
-import { TERMINAL_STATUSES, type HttpResponse, type Journal } from '../journal/journal.ts';
+import { TERMINAL_STATUSES, type HttpResponse, type Journal, type ReceivedEvent } from '../journal/journal.ts';
 import { RESUME_EVENT_TYPE, type Timer } from '../timers/timer.ts';
 import { isHttpEvent, json, snapshotRequest } from './http.ts';
 import { log } from './log.ts';
 import { defaultJournal, defaultTimer } from './options.ts';
 import { EVENT_LOOKBACK_MS, eventMatches } from './run.ts';
+import { executionEvent, isExecutionStatusChange } from '../workflows/step-functions.ts';
 
 export interface EventsOptions {
   /** Default: `DynamoJournal` on `DURABLE_TABLE`. */
@@ -22,10 +23,20 @@ const NO_REDACTION: ReadonlySet<string> = new Set();
  * matches and resumes their runs. The same `id` delivered again changes nothing. Every event is
  * kept for a short window, so a waiter registered just after it still finds it.
  * Answers `{ "id", "resumed": [runId…] }`.
+ *
+ * The same handler takes EventBridge's "Step Functions Execution Status Change" events (the rule
+ * the construct creates targets it): a final status becomes the event `durable-endpoints/execution`
+ * that `step.waitForExecution` waits for, keyed by the EventBridge event id. Failures then throw, so
+ * Lambda retries the asynchronous invocation.
  */
 export function createEventsHandler(options: EventsOptions = {}): (event: unknown, context?: Partial<Context>) => Promise<HttpResponse> {
   return async (event) => {
-    if (!isHttpEvent(event)) return json(400, error('Expected an API Gateway request for POST /events.'));
+    if (isExecutionStatusChange(event)) {
+      const received = executionEvent(event);
+      if (!received) return json(200, { id: event.id, ignored: `status ${event.detail.status} is not final`, resumed: [] });
+      return json(200, await deliver({ ...received, receivedAt: new Date().toISOString() }, options));
+    }
+    if (!isHttpEvent(event)) return json(400, error('Expected an API Gateway request for POST /events, or a Step Functions Execution Status Change from EventBridge.'));
     const request = snapshotRequest(event, NO_REDACTION);
     const raw = request.isBase64Encoded && request.body ? Buffer.from(request.body, 'base64').toString('utf8') : request.body ?? '';
     if (Buffer.byteLength(raw) > MAX_EVENT_BYTES) return json(413, error(`Events are limited to ${MAX_EVENT_BYTES} bytes.`));
@@ -39,32 +50,44 @@ export function createEventsHandler(options: EventsOptions = {}): (event: unknow
     if (body.id !== undefined && (typeof body.id !== 'string' || !/^[\w.:/-]{1,128}$/.test(body.id))) {
       return json(400, error('`id`, when given, must be 1-128 characters of letters, digits and _ . : / -.'));
     }
-
-    const journal = options.journal ?? defaultJournal();
-    const timer = options.timer ?? defaultTimer();
     const received = { name: body.name, id: (body.id as string | undefined) ?? randomUUID(), data: body.data ?? null, receivedAt: new Date().toISOString() };
-    const fresh = await journal.recordEvent(received, Math.floor((Date.now() + EVENT_LOOKBACK_MS) / 1_000) + 60);
-
-    // A delivery of an id seen before still goes through the waiters: if the first delivery failed
-    // part-way, this one completes it; completing a step is conditional, so nothing happens twice.
-    const resumed: string[] = [];
-    for (const waiter of await journal.waiters(received.name)) {
-      if (!eventMatches(received, waiter.match)) continue;
-      const { resolved } = await journal.resolveWaiting(waiter, JSON.stringify(received));
-      if (!resolved) continue;
-      // The run may have moved past the attempt that registered the waiter (a sibling step retried,
-      // a hand-off): resume the attempt it is at now.
-      const run = await journal.getRun(waiter.runId);
-      if (!run || TERMINAL_STATUSES.includes(run.status)) continue;
-      await timer.schedule(
-        { type: RESUME_EVENT_TYPE, endpoint: run.endpoint, functionName: run.functionName ?? waiter.functionName, runId: run.runId, attempt: run.attempt, reason: 'event' },
-        new Date(),
-      );
-      resumed.push(waiter.runId);
-    }
-    log('info', 'event received', { event: received.name, id: received.id, resumed: resumed.length, duplicate: !fresh });
-    return json(200, fresh ? { id: received.id, resumed } : { id: received.id, duplicate: true, resumed });
+    return json(200, await deliver(received, options));
   };
+}
+
+/** Records the event once, completes the waiters it matches and resumes their runs. */
+async function deliver(delivered: ReceivedEvent, options: EventsOptions): Promise<{ id: string; duplicate?: true; resumed: string[] }> {
+  const journal = options.journal ?? defaultJournal();
+  const timer = options.timer ?? defaultTimer();
+  const fresh = await journal.recordEvent(delivered, Math.floor((Date.now() + EVENT_LOOKBACK_MS) / 1_000) + 60);
+  // An id seen before means the event as first recorded, whatever data came with it this time.
+  const received = fresh
+    ? delivered
+    : ((await journal.recentEvents(delivered.name, new Date(0))).find((event) => event.id === delivered.id) ?? delivered);
+  // A duplicate still looks for waiters: when the first delivery failed after recording the event
+  // (and Lambda or the caller retries it), its waiters are still there. Completing a waiter is a
+  // conditional write, so a waiter the first delivery completed is not completed, or resumed, again.
+  const resumed: string[] = [];
+  for (const waiter of await journal.waiters(received.name)) {
+    if (!eventMatches(received, waiter.match)) continue;
+    const { resolved } = await journal.resolveWaiting(waiter, JSON.stringify(received));
+    if (!resolved) continue;
+    // The run may have moved past the attempt that registered the waiter (a sibling step retried,
+    // a hand-off): resume the attempt it is at now.
+    const run = await journal.getRun(waiter.runId);
+    if (!run || TERMINAL_STATUSES.includes(run.status)) continue;
+    const functionName = run.functionName ?? waiter.functionName;
+    if (!functionName) {
+      // Without it the timer would deliver to the function running this code, not to the endpoint.
+      log('error', 'a completed waiter names no Lambda function to resume; the run continues at its timeout', { runId: run.runId, endpoint: run.endpoint });
+      continue;
+    }
+    // Due now: on AWS an asynchronous invoke of the waiting endpoint (all the events Lambda may do).
+    await timer.schedule({ type: RESUME_EVENT_TYPE, endpoint: run.endpoint, functionName, runId: run.runId, attempt: run.attempt, reason: 'event' }, new Date());
+    resumed.push(waiter.runId);
+  }
+  log('info', 'event received', { event: received.name, id: received.id, duplicate: !fresh, resumed: resumed.length });
+  return fresh ? { id: received.id, resumed } : { id: received.id, duplicate: true, resumed };
 }
 
 function error(message: string) {

@@ -15,7 +15,17 @@ export { configureDurable, type DurableOptions, type StepOptions, type BackoffOp
 export { createResultsHandler, type ResultsOptions } from './results.ts';
 export { replayRun } from './replay.ts';
 export { createEventsHandler, type EventsOptions } from './events.ts';
-export type { DurableEvent, WaitForEventOptions } from './run.ts';
+export type { DurableEvent, WaitForEventOptions, StartExecutionOptions, WaitForExecutionOptions, ExecutionResult } from './run.ts';
+export {
+  AwsStepFunctions,
+  EXECUTION_EVENT,
+  type AwsStepFunctionsOptions,
+  type StepFunctions,
+  type StartExecutionRequest,
+  type StartedExecution,
+  type ExecutionStatus,
+  type ExecutionEventData,
+} from '../workflows/step-functions.ts';
 export { setLogSink, type LogSink, type LogFields, type Level } from './log.ts';
 export { signToken, verifyToken } from './token.ts';
 export { RUN_ID_HEADER, IDEMPOTENCY_KEY_HEADER, INJECT_FAILURE_HEADER } from './http.ts';

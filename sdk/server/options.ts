@@ -2,6 +2,7 @@ import { DynamoJournal } from '../journal/dynamodb.ts';
 import type { HttpResponse, Journal } from '../journal/journal.ts';
 import { AwsTimer } from '../timers/aws.ts';
 import type { Timer } from '../timers/timer.ts';
+import { AwsStepFunctions, type StepFunctions } from '../workflows/step-functions.ts';
 import { toMs, type Duration } from './duration.ts';
 import type { SerializedError } from './errors.ts';
 
@@ -64,6 +65,8 @@ export interface DurableOptions {
   journal?: Journal;
   /** Default: the timer set by `configureDurable` (the dev server), else `AwsTimer` from the deployment's environment. */
   timer?: Timer;
+  /** What `step.startExecution` starts workflows with. Default: the one set by `configureDurable`, else `AwsStepFunctions`. */
+  stepFunctions?: StepFunctions;
 }
 
 /** Headers never journaled: credentials the replay must not need and the journal must not hold. */
@@ -105,6 +108,7 @@ export function backoffDelay(backoff: ResolvedBackoff, failures: number, random 
 interface ProcessDefaults {
   journal?: Journal;
   timer?: Timer;
+  stepFunctions?: StepFunctions;
   tokenSecret?: string;
   dev?: boolean;
 }
@@ -115,8 +119,8 @@ const GLOBAL_KEY = Symbol.for('durable-endpoints.defaults');
 const globalDefaults = ((globalThis as Record<symbol, unknown>)[GLOBAL_KEY] ??= {}) as ProcessDefaults;
 
 /**
- * Sets process-wide defaults for endpoints that do not pass their own `journal`, `timer` or
- * `tokenSecret`: what the dev server and test harnesses use to run unchanged handlers.
+ * Sets process-wide defaults for endpoints that do not pass their own `journal`, `timer`,
+ * `stepFunctions` or `tokenSecret`: what the dev server and test harnesses use to run unchanged handlers.
  */
 export function configureDurable(defaults: ProcessDefaults): void {
   Object.assign(globalDefaults, defaults);
@@ -139,6 +143,12 @@ export function defaultJournal(): Journal {
   }
   envJournal ??= new DynamoJournal({ tableName });
   return envJournal;
+}
+
+let awsStepFunctions: AwsStepFunctions | undefined;
+
+export function defaultStepFunctions(): StepFunctions {
+  return globalDefaults.stepFunctions ?? (awsStepFunctions ??= new AwsStepFunctions());
 }
 
 let envTimer: AwsTimer | undefined;

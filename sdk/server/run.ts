@@ -15,6 +15,14 @@ import { INJECT_FAILURE_HEADER } from './http.ts';
 import { log } from './log.ts';
 import { backoffDelay, INLINE_SAFETY_MS, resolveBackoff, type ResolvedBackoff, type StepOptions } from './options.ts';
 import { deserialize, serialize } from './serialization.ts';
+import {
+  EXECUTION_EVENT,
+  executionName,
+  type ExecutionEventData,
+  type ExecutionStatus,
+  type StartedExecution,
+  type StepFunctions,
+} from '../workflows/step-functions.ts';
 
 /** A request larger than this (as journaled) cannot become a run. */
 export const MAX_REQUEST_BYTES = 350_000;
@@ -58,6 +66,8 @@ export interface RunInit {
   /** What the resume was armed for (epoch ms): retries due by then run now. */
   dueAt: number;
   dev: boolean;
+  /** What `step.startExecution` starts executions with; called on first use. */
+  stepFunctions: () => StepFunctions;
 }
 
 export interface Claim {
@@ -82,6 +92,29 @@ export interface WaitForEventOptions {
   match?: Record<string, unknown>;
   /** How long to wait before resolving to null. */
   timeout: Duration;
+}
+
+export interface StartExecutionOptions {
+  /** A Standard workflow's state machine (Express workflows send no EventBridge events to wait for). */
+  stateMachineArn: string;
+  /** The execution's input, serialized as JSON. Default `{}`. */
+  input?: unknown;
+}
+
+export interface WaitForExecutionOptions {
+  /** How long to wait before resolving to null. */
+  timeout: Duration;
+}
+
+/** What `step.waitForExecution` resolves to when the execution has ended. */
+export interface ExecutionResult<T = unknown> {
+  status: ExecutionStatus;
+  /** The execution's output, parsed; null unless it succeeded, or when it was too large for EventBridge (`outputIncluded`). */
+  output: T | null;
+  outputIncluded: boolean;
+  /** The error name and cause of a failed, timed-out or aborted execution. */
+  error: string | null;
+  cause: string | null;
 }
 
 /** Events received this long before a waiter registers still resolve it. */
@@ -176,12 +209,15 @@ export class Run {
 
   step<T>(id: string, fn: () => T | Promise<T>, options?: StepOptions): Promise<Awaited<T>> {
     if (typeof fn !== 'function' && !this.closed) throw new TypeError(`${this.describe()}: step.run('${id}', fn) needs a function.`);
-    return this.enter(id, (claim) => {
-      const { record } = claim;
-      if (record?.status === 'completed') return Promise.resolve(deserialize(record.output) as Awaited<T>);
-      if (record?.status === 'failed') return Promise.reject(deserializeError(record.error ?? { name: 'Error', message: 'failed' }));
-      return this.execute(claim, fn, options);
-    });
+    return this.enter(id, (claim) => this.memoized(claim, fn, options));
+  }
+
+  /** The journaled result of a completed or failed step, else a new attempt of `fn`. */
+  private memoized<T>(claim: Claim, fn: () => T | Promise<T>, options: StepOptions | undefined): Promise<Awaited<T>> {
+    const { record } = claim;
+    if (record?.status === 'completed') return Promise.resolve(deserialize(record.output) as Awaited<T>);
+    if (record?.status === 'failed') return Promise.reject(deserializeError(record.error ?? { name: 'Error', message: 'failed' }));
+    return this.execute(claim, fn, options);
   }
 
   /** Waits until `wakeAt` (epoch ms): inline when short, else the run suspends and a timer resumes it. */
@@ -278,6 +314,36 @@ export class Run {
     }
     for (const id of this.eventsTakenNow) taken.add(id);
     return taken;
+  }
+
+  /**
+   * Starts a Step Functions execution once per step: its name comes from the run and the step, so a
+   * retried or re-run step finds the execution an earlier attempt started instead of starting another.
+   */
+  startExecution(id: string, options: StartExecutionOptions): Promise<StartedExecution> {
+    if (typeof options?.stateMachineArn !== 'string' || options.stateMachineArn.length === 0) {
+      throw new TypeError(`${this.describe()}: step.startExecution('${id}', { stateMachineArn, input }) needs a state machine ARN.`);
+    }
+    const { stateMachineArn } = options;
+    const input = JSON.stringify(options.input ?? {});
+    // Named after the step id as claimed (with its :1, :2 suffix), so repeated ids start distinct executions.
+    return this.enter(id, (claim) =>
+      this.memoized(claim, () => this.init.stepFunctions().startExecution({ stateMachineArn, name: executionName(this.runId, claim.stepId), input }), undefined),
+    );
+  }
+
+  /**
+   * Waits for the execution to end: `waitForEvent` on the event the events route makes of its
+   * EventBridge status change, matched by execution ARN.
+   */
+  async waitForExecution<T = unknown>(id: string, executionArn: string, options: WaitForExecutionOptions): Promise<ExecutionResult<T> | null> {
+    if (typeof executionArn !== 'string' || !executionArn.includes(':execution:')) {
+      throw new TypeError(`${this.describe()}: step.waitForExecution('${id}', executionArn, { timeout }) needs an execution ARN, got ${JSON.stringify(executionArn)}.`);
+    }
+    const event = await this.waitForEvent<ExecutionEventData>(id, { event: EXECUTION_EVENT, match: { 'data.executionArn': executionArn }, timeout: options?.timeout });
+    if (!event) return null;
+    const { status, output, outputIncluded = true, error = null, cause = null } = event.data;
+    return { status, output: (output ?? null) as T | null, outputIncluded, error, cause };
   }
 
   /**

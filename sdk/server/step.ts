@@ -1,7 +1,16 @@
 import { AsyncLocalStorage } from 'node:async_hooks';
 import { toMs, type Duration } from './duration.ts';
 import type { StepOptions } from './options.ts';
-import { outsideError, type DurableEvent, type Run, type WaitForEventOptions } from './run.ts';
+import type { StartedExecution } from '../workflows/step-functions.ts';
+import {
+  outsideError,
+  type DurableEvent,
+  type ExecutionResult,
+  type Run,
+  type StartExecutionOptions,
+  type WaitForEventOptions,
+  type WaitForExecutionOptions,
+} from './run.ts';
 
 /** Holds the run of one invocation; filled once the run is loaded (see the Middy middleware). */
 export interface RunSlot {
@@ -51,5 +60,23 @@ export const step = {
    */
   waitForEvent<T = unknown>(id: string, options: WaitForEventOptions): Promise<DurableEvent<T> | null> {
     return currentRun(id).waitForEvent<T>(id, options);
+  },
+
+  /**
+   * Starts an execution of a Standard Step Functions workflow, once per run: the execution's name
+   * is derived from the run id and the step id, so a retry finds the execution already started.
+   * Journaled like `step.run`; resolves to `{ executionArn, startDate }`.
+   */
+  startExecution(id: string, options: StartExecutionOptions): Promise<StartedExecution> {
+    return currentRun(id).startExecution(id, options);
+  },
+
+  /**
+   * Suspends the run until the execution ends (EventBridge reports it to the events route),
+   * resolving to `{ status, output, error, cause }`, or to null after `timeout`. An end reported up to
+   * 5 minutes before the wait began also counts, so call it soon after `startExecution`.
+   */
+  waitForExecution<T = unknown>(id: string, executionArn: string, options: WaitForExecutionOptions): Promise<ExecutionResult<T> | null> {
+    return currentRun(id).waitForExecution<T>(id, executionArn, options);
   },
 };
