@@ -213,7 +213,7 @@ describe('durable dev events and context', () => {
 
 describe('durable dev and the CDK app', () => {
   it('serves the endpoints the CDK app defines with addEndpoint, and nothing else', async () => {
-    const server = await startTestDevServer({ endpoints: undefined, app: 'test/fixtures/app.ts' });
+    const server = await startTestDevServer({ app: 'test/fixtures/app.ts' });
     try {
       expect(server.endpoints.map((e) => e.routeKey).sort()).toEqual(['GET /greet/{name}', 'POST /process']);
       expect(server.endpoints.find((e) => e.routeKey === 'GET /greet/{name}')).toMatchObject({ format: '2.0', functionName: 'DevServerFixture/Durable/GET-greet-{name}', timeoutMs: 29_000 });
@@ -302,7 +302,7 @@ describe('durable dev, hot reload', () => {
 describe('durable dev --persist', () => {
   it('fires a due timer after a restart', async () => {
     const persistDir = await mkdtemp(join(tmpdir(), 'durable-persist-'));
-    const options = { port: 0, watch: false, persistDir, endpoints: (await import('./support/dev-server.ts')).EXAMPLE_ENDPOINTS, log: () => undefined };
+    const options = { port: 0, watch: false, persistDir, log: () => undefined };
     const first = await startDevServer(options);
     const accepted = await postProcess(first.url, { 'x-durable-inject-failure': 'process:1:3s' }, { redirect: 'manual' });
     expect(accepted.status).toBe(303);
