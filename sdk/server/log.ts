@@ -24,6 +24,11 @@ export function setLogSink(next: LogSink | undefined, level: Level = 'debug'): v
   threshold = next ? ORDER[level] : (ORDER[(process.env.DURABLE_LOG_LEVEL as Level | undefined) ?? 'warn'] ?? ORDER.warn);
 }
 
+/** Whether `level` is logged: lets hot paths skip building fields nobody will see. */
+export function logs(level: Level): boolean {
+  return ORDER[level] >= threshold;
+}
+
 export function log(level: Level, message: string, fields: LogFields = {}): void {
   if (ORDER[level] < threshold) return;
   if (sink) return sink(level, message, fields);

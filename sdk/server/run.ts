@@ -12,7 +12,7 @@ import {
   DurableContextError,
 } from './errors.ts';
 import { INJECT_FAILURE_HEADER } from './http.ts';
-import { log } from './log.ts';
+import { log, logs } from './log.ts';
 import { backoffDelay, INLINE_SAFETY_MS, resolveBackoff, type ResolvedBackoff, type StepOptions } from './options.ts';
 import { deserialize, serialize } from './serialization.ts';
 import {
@@ -442,7 +442,7 @@ export class Run {
 
   private async execute<T>({ stepId, seq, concurrent, record: prior }: Claim, fn: () => T | Promise<T>, options: StepOptions | undefined): Promise<Awaited<T>> {
     const retries = options?.retries ?? this.init.retries;
-    const backoff = resolveBackoff(this.init.backoff, options?.backoff);
+    const backoff = options?.backoff ? resolveBackoff(this.init.backoff, options.backoff) : this.init.backoff;
     const base = { id: stepId, seq: prior?.seq ?? seq, startedAt: prior?.startedAt ?? new Date().toISOString(), ...(concurrent || prior?.concurrent ? { concurrent: true } : {}) };
     const attempts = prior?.attempts ?? 0;
     // Woken before this step's own retry time (another step's timer, a hand-off, an event): its
@@ -518,7 +518,7 @@ export class Run {
         throw error;
       }
       this.journalStep({ ...base, status: 'completed', attempts, output, endedAt: new Date().toISOString() });
-      log('debug', 'step completed', fields());
+      if (logs('debug')) log('debug', 'step completed', fields());
       // A replay returns the journaled form; when JSON would change the value, return that form now
       // too, so the first attempt and every replay see the same thing.
       return (exact ? value : deserialize(output)) as Awaited<T>;
