@@ -236,8 +236,11 @@ describe('durable dev and the CDK app', () => {
     child.stdout.on('data', (chunk) => (output += chunk));
     child.stderr.on('data', (chunk) => (output += chunk));
     const exited = new Promise<number | null>((done) => child.once('exit', done));
-    for (let i = 0; i < 300 && !output.includes('dashboard:'); i++) await new Promise((r) => setTimeout(r, 100));
-    const url = /durable dev: (http:\/\/localhost:\d+)/.exec(output)![1]!;
+    // Starting means a JVM for DynamoDB Local and loading the CDK app: slow on a busy 2-core machine.
+    for (let i = 0; i < 900 && !output.includes('dashboard:'); i++) await new Promise((r) => setTimeout(r, 100));
+    const started = /durable dev: (http:\/\/localhost:\d+)/.exec(output);
+    expect(started, `durable dev did not start:\n${output}`).not.toBeNull();
+    const url = started![1]!;
     expect(output).toContain('GET /greet/{name}');
     expect((await fetch(`${url}/greet/bob`)).status).toBe(200);
 
@@ -246,7 +249,7 @@ describe('durable dev and the CDK app', () => {
     expect(await exited).toBe(0);
     expect(output).toContain('stopping');
     await expect(fetch(`${url}/greet/bob`)).rejects.toThrow();
-  }, 60_000);
+  }, 120_000);
 });
 
 describe('the CLI on a deployed journal table (--table)', () => {
@@ -317,5 +320,5 @@ describe('durable dev --persist', () => {
     } finally {
       await second.close();
     }
-  }, 60_000);
+  }, 120_000);
 });
