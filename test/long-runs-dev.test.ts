@@ -1,10 +1,11 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startTestDevServer } from './support/dev-server.ts';
 
-// The research agent's fakes take ~32 s at real latency; at a tenth of it, with the hand-off at a
-// tenth of 25 s, the run keeps the same shape: the hand-off lands while the report is written.
-process.env.RESEARCH_LATENCY_SCALE = '0.1';
-process.env.RESEARCH_HANDOFF_AFTER = '2.5s';
+// The research agent's fakes take ~32 s at real latency; at a fifth of it, with the hand-off at a
+// fifth of 25 s, the run keeps the same shape: the hand-off lands 1 s into the 2.4 s report step,
+// far from any search even when a busy machine delays timers.
+process.env.RESEARCH_LATENCY_SCALE = '0.2';
+process.env.RESEARCH_HANDOFF_AFTER = '5s';
 
 describe('runs that outlive the request, on the dev server', () => {
   let server: Awaited<ReturnType<typeof startTestDevServer>>;
