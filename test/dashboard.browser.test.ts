@@ -36,14 +36,35 @@ describe('the dev dashboard in Chromium', () => {
     if (process.env.SCREENSHOT) await page.screenshot({ path: process.env.SCREENSHOT, fullPage: true });
   });
 
+  it('replays a failed run from its page', async () => {
+    // Injected failures outlast the retries; the header is replayed too, so the replay fails again,
+    // one attempt later: what the test checks is that the button reopened and resumed the run.
+    const failed = await postProcess(server.url, { 'x-durable-inject-failure': 'notify:9:1ms' });
+    expect(failed.status).toBe(500);
+    const runId = failed.headers.get('x-durable-run-id')!;
+    const page = await browser.newPage();
+    await page.goto(`${server.url}/_durable/#/runs/${runId}`);
+    await page.locator('#replay').waitFor();
+    expect(await page.locator('#detail-meta').textContent()).toContain('attempt 1');
+
+    await page.click('#replay');
+
+    await page.waitForFunction(() => document.getElementById('detail-meta')!.textContent!.includes('attempt 2'), undefined, { timeout: 15_000 });
+    await page.waitForFunction(() => document.getElementById('detail-status')!.textContent === 'failed', undefined, { timeout: 15_000 });
+    expect(await page.locator('[data-step-id="enrich-data"]').getAttribute('data-attempts')).toBe('1');
+  });
+
   it('filters the list by status, refreshing live', async () => {
     const page = await browser.newPage();
     await page.goto(`${server.url}/_durable/`);
     await page.selectOption('#status-filter', 'failed');
-    await page.waitForFunction(() => document.querySelectorAll('#run-rows tr').length === 0);
+    const { runs } = await (await fetch(`${server.url}/_durable/api/runs?status=failed`)).json();
+    await page.waitForFunction((n) => document.querySelectorAll('#run-rows tr').length === n, runs.length);
 
-    await postProcess(server.url, { 'x-durable-inject-failure': 'enrich-data:9:1ms' });
-    await page.waitForSelector('#run-rows tr .status-failed');
-    expect(await page.locator('#run-rows tr').count()).toBe(1);
+    const failed = await postProcess(server.url, { 'x-durable-inject-failure': 'enrich-data:9:1ms' });
+    const runId = failed.headers.get('x-durable-run-id')!;
+    await page.waitForSelector(`tr[data-run-id="${runId}"] .status-failed`);
+    expect(await page.locator('#run-rows tr').count()).toBe(runs.length + 1);
+    expect(await page.locator('#run-rows tr .status-completed').count()).toBe(0);
   });
 });
