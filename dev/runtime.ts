@@ -19,6 +19,7 @@ interface Generation {
 
 export class HandlerRuntime {
   private current: Generation | undefined;
+  private closed = false;
   private nextId = 1;
   private readonly config: WorkerConfig;
   private readonly hooks: RuntimeHooks;
@@ -40,9 +41,11 @@ export class HandlerRuntime {
     if (previous) void this.drain(previous);
   }
 
-  invoke(functionName: string, event: unknown, timeoutMs: number): Promise<unknown> {
+  async invoke(functionName: string, event: unknown, timeoutMs: number): Promise<unknown> {
+    // A worker that died (an unhandled rejection, process.exit in a handler) is replaced on demand.
+    if (!this.current && !this.closed) await this.load();
     const generation = this.current;
-    if (!generation) return Promise.reject(new Error('The handler runtime is not loaded.'));
+    if (!generation) throw new Error('The handler runtime is closed.');
     const id = this.nextId++;
     return new Promise((resolve, reject) => {
       generation.pending.set(id, { resolve, reject });
@@ -51,6 +54,7 @@ export class HandlerRuntime {
   }
 
   async close(): Promise<void> {
+    this.closed = true;
     const generation = this.current;
     this.current = undefined;
     if (generation) await generation.worker.terminate();
@@ -80,11 +84,17 @@ export class HandlerRuntime {
           }
         }
       });
-      worker.on('error', (error) => {
+      const died = (error: Error) => {
         for (const waiter of generation.pending.values()) waiter.reject(error);
         generation.pending.clear();
+        if (this.current === generation) {
+          this.current = undefined;
+          this.hooks.log('error', `the handler worker died (${error.message}); the next request starts a new one`, {});
+        }
         reject(error);
-      });
+      };
+      worker.on('error', died);
+      worker.on('exit', (code) => died(new Error(`exited with code ${code}`)));
     });
   }
 

@@ -65,6 +65,16 @@ export async function startDevServer(options: DevServerOptions = {}): Promise<De
     await local?.stop();
     throw error;
   }
+  try {
+    return await serveEndpoints(options, cwd, print, endpoints, local);
+  } catch (error) {
+    // Nothing would stop DynamoDB Local's JVM once this throws: stop it here.
+    await local?.stop();
+    throw error;
+  }
+}
+
+async function serveEndpoints(options: DevServerOptions, cwd: string, print: (line: string) => void, endpoints: DevEndpoint[], local: DynamoLocal | undefined): Promise<DevServer> {
   const dynamoEndpoint = options.dynamoEndpoint ?? local!.endpoint;
   const tableName = options.tableName ?? 'durable-dev';
   const journal = new DynamoJournal({ tableName, client: localDynamoClient(dynamoEndpoint) });
@@ -109,6 +119,11 @@ export async function startDevServer(options: DevServerOptions = {}): Promise<De
   const handle = async (request: Request): Promise<Response> => {
     const started = performance.now();
     const url = new URL(request.url);
+    const origin = request.headers.get('origin');
+    if (request.method !== 'GET' && origin !== null && origin !== url.origin && (url.pathname === '/events' || url.pathname.startsWith('/_durable/'))) {
+      // Unauthenticated locally: refuse what a web page on another site could send from the browser.
+      return Response.json({ error: `Cross-site requests to ${url.pathname} are refused by the dev server.` }, { status: 403 });
+    }
     let response = url.pathname === '/_durable' || url.pathname.startsWith('/_durable/') ? await api(request, url) : await gateway.fetch(request);
     if (response.status === 404 && request.method === 'GET' && !response.headers.has(RUN_ID_HEADER)) response = (await publicFile(publicDir, url.pathname)) ?? response;
     if (!url.pathname.startsWith('/_durable')) {
@@ -141,8 +156,10 @@ export async function startDevServer(options: DevServerOptions = {}): Promise<De
     close: async () => {
       watcher?.close();
       timer.close();
-      await new Promise((done) => server.close(() => done(undefined)));
+      // Long-polls and running handlers would hold close() for up to 30 s: cut them.
+      const closed = new Promise((done) => server.close(() => done(undefined)));
       server.closeAllConnections();
+      await closed;
       await runtime.close();
       journal.client.destroy();
       await local?.stop();

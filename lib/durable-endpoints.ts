@@ -287,7 +287,7 @@ export class DurableEndpoints extends Construct {
     // recordEvent: PutItem; waiters and recent events: Query; completing a waiting step: a transaction
     // of UpdateItem (the step) and DeleteItem (the waiter), then GetItem of the step.
     this.table.grant(this.eventsFunction, 'dynamodb:Query', 'dynamodb:GetItem', 'dynamodb:PutItem', 'dynamodb:UpdateItem', 'dynamodb:DeleteItem');
-    props.encryptionKey?.grantEncryptDecrypt(this.eventsFunction);
+    this.grantKeyUse(this.eventsFunction);
     this.addRoute(EVENTS_ROUTE, this.eventsFunction, 'iam');
     if (this.apiType === 'rest') {
       Validations.of(this.routeScope(EVENTS_ROUTE)).acknowledge({
@@ -331,9 +331,18 @@ export class DurableEndpoints extends Construct {
     this.executionRule = new Rule(this, 'ExecutionEvents', {
       description: 'durable-endpoints: ends of Step Functions executions, for step.waitForExecution',
       eventPattern: { source: ['aws.states'], detailType: ['Step Functions Execution Status Change'], detail },
-      // EventBridge retries a failed invoke for up to 24 hours; the handler throws when it could not record or deliver.
+      // EventBridge invokes asynchronously: a failure gets Lambda's two retries (about 3 minutes), then
+      // the event is dropped and the wait ends at its timeout (see the known limits in ARCHITECTURE.md).
       targets: [new LambdaFunction(this.eventsFunction)],
     });
+  }
+
+  /**
+   * What a function that reads and writes the journal needs of a customer-managed key: exact actions,
+   * not `grantEncryptDecrypt`'s `kms:ReEncrypt*` and `kms:GenerateDataKey*` wildcards.
+   */
+  private grantKeyUse(grantee: IGrantable): void {
+    this.props.encryptionKey?.grant(grantee, 'kms:Decrypt', 'kms:Encrypt', 'kms:GenerateDataKey', 'kms:DescribeKey');
   }
 
   /**
@@ -378,7 +387,7 @@ export class DurableEndpoints extends Construct {
       'dynamodb:BatchWriteItem',
       'dynamodb:ConditionCheckItem',
     );
-    this.props.encryptionKey?.grantEncryptDecrypt(fn);
+    this.grantKeyUse(fn);
     this.tokenSecret.grantRead(fn);
     this.timerStateMachine.grantStartExecution(fn);
     fn.addToRolePolicy(

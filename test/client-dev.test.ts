@@ -1,14 +1,22 @@
+import { resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { durableFetch, type DurableStatus } from '../sdk/client/index.ts';
 import { processBody, startTestDevServer } from './support/dev-server.ts';
 
 describe('durableFetch against the dev server', () => {
   let server: Awaited<ReturnType<typeof startTestDevServer>>;
+  let slow: Awaited<ReturnType<typeof startTestDevServer>>;
   beforeAll(async () => {
     // A 1 s long-poll (20 s as deployed) so that a run outlives several polls quickly.
     server = await startTestDevServer({ resultsWaitSeconds: 1 });
+    slow = await startTestDevServer({
+      endpoints: [{ routeKey: 'POST /slow-start', entry: resolve('test/fixtures/slow-start.ts'), handler: 'handler', format: '2.0', timeoutMs: 10_000, functionName: 'SlowStart' }],
+    });
   });
-  afterAll(() => server.close());
+  afterAll(async () => {
+    await server.close();
+    await slow.close();
+  });
 
   const process = (headers: Record<string, string> = {}, init: Parameters<typeof durableFetch>[1] = {}) =>
     durableFetch(`${server.url}/process`, { method: 'POST', headers: { 'content-type': 'application/json', ...headers }, body: JSON.stringify(processBody), ...init });
@@ -55,6 +63,19 @@ describe('durableFetch against the dev server', () => {
     expect(response.status).toBe(500);
     expect(await response.json()).toMatchObject({ status: 'failed', error: { message: expect.stringContaining('Injected failure') } });
     expect(statuses.at(-1)).toBe('failed');
+  });
+
+  it('with idempotent: true, waits out a 409 while the first request with its key has not reached a step, then gets that run', async () => {
+    const key = `slow-${Date.now()}`;
+    const first = fetch(`${slow.url}/slow-start`, { method: 'POST', headers: { 'idempotency-key': key }, body: '{}' });
+    await new Promise((r) => setTimeout(r, 200));
+
+    const repeat = await durableFetch(`${slow.url}/slow-start`, { method: 'POST', idempotent: true, headers: { 'idempotency-key': key }, body: '{}' });
+    const original = await first;
+
+    expect(repeat.status).toBe(201);
+    expect(await repeat.text()).toBe(await original.text());
+    expect(repeat.headers.get('x-durable-run-id')).toBe(original.headers.get('x-durable-run-id'));
   });
 
   it('stops waiting when aborted, while the run goes on', async () => {

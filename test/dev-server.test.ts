@@ -198,6 +198,32 @@ describe('durable dev events and context', () => {
     }
   });
 
+  it('replaces a handler worker that died, and refuses cross-site events', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'durable-crash-'));
+    const entry = join(dir, 'crash.ts');
+    await writeFile(
+      entry,
+      `export const handler = async (event: any) => {
+  if (event.queryStringParameters?.crash) setImmediate(() => { throw new Error('unhandled, after the response'); });
+  return { statusCode: 200, body: 'alive' };
+};\n`,
+    );
+    const server = await startTestDevServer({ cwd: dir, endpoints: [{ routeKey: 'GET /crash', entry, handler: 'handler', format: '2.0', timeoutMs: 5_000, functionName: 'Crash' }] });
+    try {
+      expect(await (await fetch(`${server.url}/crash?crash=1`)).text()).toBe('alive');
+      await new Promise((r) => setTimeout(r, 300));
+      const after = await fetch(`${server.url}/crash`);
+      expect(after.status).toBe(200);
+      expect(await after.text()).toBe('alive');
+      expect(server.lines.some((line) => line.includes('the handler worker died'))).toBe(true);
+
+      const crossSite = await fetch(`${server.url}/events`, { method: 'POST', headers: { origin: 'https://elsewhere.example' }, body: '{"name":"x"}' });
+      expect(crossSite.status).toBe(403);
+    } finally {
+      await server.close();
+    }
+  });
+
   it('says how to install Java when it is missing, and exits non-zero', async () => {
     const bin = await mkdtemp(join(tmpdir(), 'durable-nojava-'));
     await symlink(node, join(bin, 'node'));

@@ -5,6 +5,7 @@
  */
 import { App, Stack, Validations } from 'aws-cdk-lib';
 import { RestApi } from 'aws-cdk-lib/aws-apigateway';
+import { Key } from 'aws-cdk-lib/aws-kms';
 import nag from 'cdk-nag';
 import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -59,6 +60,20 @@ describe('cdk-nag AwsSolutions on the example app', () => {
     expect(violations.map((v) => [v.ruleName, v.violatingConstructs.map((c) => c.constructPath)])).toEqual([
       ['AwsSolutions-APIG4', ['Open/Durable/Api/POST--open/Resource']],
     ]);
+  });
+});
+
+describe('cdk-nag with a customer-managed key', () => {
+  it('finds no wildcard KMS action: the functions get exact key actions', () => {
+    const other = new App({ context: { 'aws:cdk:bundling-stacks': [] } });
+    const stack = new Stack(other, 'Kms');
+    const durable = new DurableEndpoints(stack, 'Durable', { encryptionKey: new Key(stack, 'Key', { enableKeyRotation: true }) });
+    durable.addEndpoint('POST /x', { entry: fileURLToPath(new URL('../examples/process.ts', import.meta.url)) });
+    Validations.of(other).addPlugins(new nag.AwsSolutionsChecks(other));
+
+    expect(() => other.synth()).toThrow(); // the route's APIG4, left open on purpose here
+    const rules = report(other.outdir).pluginReports.flatMap((r) => r.violations.map((v) => v.ruleName));
+    expect(rules).toEqual(['AwsSolutions-APIG4']);
   });
 });
 

@@ -152,15 +152,28 @@ async function settle(response: Response, onStatus: DurableFetchInit['onStatus']
 }
 
 /** The first request; with an idempotency key it is sent again after a network error. */
+/** How many times a keyed resend waits for a first request that has not reached a step yet. */
+const IN_PROGRESS_WAITS = 30;
+
 async function sendWithRetries(request: Request, retries: number, send: (request: Request) => Promise<Response>): Promise<Response> {
-  for (let attempt = 0; ; attempt++) {
-    const last = attempt >= retries;
+  for (let attempt = 0, waits = 0; ; ) {
+    let response: Response;
     try {
-      return await send(last ? request : request.clone());
+      response = await send(request.clone());
     } catch (error) {
-      if (last || !isNetworkError(error, request.signal)) throw error;
+      if (attempt >= retries || !isNetworkError(error, request.signal)) throw error;
+      await sleep(500 * 2 ** attempt++, request.signal);
+      continue;
     }
-    await sleep(500 * 2 ** attempt, request.signal);
+    // A resend with the key of a request still before its first step: the server has no run to
+    // attach it to yet and says when to come back (409, Retry-After, no run id).
+    if (retries > 0 && response.status === 409 && !response.headers.has(RUN_ID_HEADER) && response.headers.has('retry-after') && waits < IN_PROGRESS_WAITS) {
+      waits++;
+      await response.body?.cancel();
+      await sleep(Math.max(1, Number(response.headers.get('retry-after')) || 1) * 1_000, request.signal);
+      continue;
+    }
+    return response;
   }
 }
 

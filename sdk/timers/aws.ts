@@ -15,7 +15,7 @@ export interface AwsTimerOptions {
    * precise; this and longer ones use EventBridge Scheduler. Default `'1m'`: an Express execution
    * bills its waiting time (about $1 per million per second waited at 64 MB), a schedule costs
    * $1 per million whatever the delay, so beyond a minute Scheduler is the cheaper one. At most
-   * `'290s'`: an Express execution lasts at most 5 minutes, its start and the invoke included.
+   * `'260s'`: an Express execution lasts at most 5 minutes, its start and the invoke included.
    */
   stepFunctionsMax?: Duration;
   /** Default: `DURABLE_TIMER_STATE_MACHINE_ARN`. */
@@ -30,7 +30,8 @@ export interface AwsTimerOptions {
   clients?: { sfn?: SFNClient; scheduler?: SchedulerClient; lambda?: LambdaClient };
 }
 
-const EXPRESS_WAIT_LIMIT_MS = 290_000;
+// Express executions stop at 5 minutes; keep room for the invoke task's own retries (1+2+4+8+16 s).
+const EXPRESS_WAIT_LIMIT_MS = 260_000;
 
 /**
  * The timer of a deployed endpoint: picks the AWS service by how far away the wake-up is.
@@ -56,7 +57,7 @@ export class AwsTimer implements Timer {
     this.stepFunctionsMax = options.stepFunctionsMax === undefined ? 60_000 : toMs(options.stepFunctionsMax, 'stepFunctionsMax');
     if (this.stepFunctionsMax > EXPRESS_WAIT_LIMIT_MS) {
       throw new RangeError(
-        `AwsTimer: stepFunctionsMax is ${this.stepFunctionsMax} ms, but an Express state machine runs at most 5 minutes. Use '290s' or less.`,
+        `AwsTimer: stepFunctionsMax is ${this.stepFunctionsMax} ms, but an Express state machine runs at most 5 minutes. Use '260s' or less.`,
       );
     }
     if (this.immediateMax > this.stepFunctionsMax) {
