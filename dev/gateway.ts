@@ -3,13 +3,12 @@
  * would send (HTTP API payload 2.0 or REST payload 1.0), and the handler's result becomes the
  * `Response` API Gateway would answer, with the same 30 s integration timeout.
  */
-import type { APIGatewayProxyEvent, APIGatewayProxyEventV2, Context } from 'aws-lambda';
-import { randomUUID } from 'node:crypto';
+import type { Context } from 'aws-lambda';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { Readable } from 'node:stream';
 import type { HttpResponse } from '../sdk/journal/journal.ts';
 import { normalizeResponse } from '../sdk/server/http.ts';
-import { lambdaContext } from '../sdk/testing/index.ts';
+import { httpApiEvent, lambdaContext, restApiEvent } from '../sdk/testing/index.ts';
 
 export type PayloadFormat = '2.0' | '1.0';
 
@@ -41,7 +40,7 @@ export function createGateway(routes: GatewayRoute[], options: { stage?: string;
       if (!match) return Response.json({ message: 'Not Found' }, { status: 404 });
       const { route, pathParameters } = match;
       const body = new Uint8Array(await request.arrayBuffer());
-      const event = route.format === '2.0' ? toHttpApiEvent(request, url, body, route.routeKey, pathParameters) : toRestEvent(request, url, body, route.routeKey, pathParameters, options.stage ?? 'local');
+      const event = toEvent(request, url, body, route, pathParameters, options.stage ?? 'local');
       const context = lambdaContext({ timeoutMs: route.timeoutMs ?? 30_000, functionName: route.functionName });
       let timer: NodeJS.Timeout | undefined;
       const deadline = new Promise<'timeout'>((resolve) => (timer = setTimeout(() => resolve('timeout'), GATEWAY_TIMEOUT_MS[route.format])));
@@ -97,90 +96,25 @@ function findRoute(compiled: (ReturnType<typeof compileRoute> & { route: Gateway
 
 const TEXTUAL = /^(text\/|application\/(json|xml|x-www-form-urlencoded|javascript|.*\+json|.*\+xml))/;
 
-function encodeBody(request: Request, body: Uint8Array): { body?: string; isBase64Encoded: boolean } {
-  if (body.length === 0) return { isBase64Encoded: false };
+/** The event API Gateway would send for this request: the testing builders, fed from a real request. */
+function toEvent(request: Request, url: URL, raw: Uint8Array, route: GatewayRoute, pathParameters: Record<string, string>, stage: string) {
   const type = request.headers.get('content-type') ?? '';
-  if (type === '' || TEXTUAL.test(type)) return { body: new TextDecoder().decode(body), isBase64Encoded: false };
-  return { body: Buffer.from(body).toString('base64'), isBase64Encoded: true };
-}
-
-function toHttpApiEvent(request: Request, url: URL, raw: Uint8Array, routeKey: string, pathParameters: Record<string, string>): APIGatewayProxyEventV2 {
-  const headers: Record<string, string> = {};
-  request.headers.forEach((value, name) => {
-    if (name !== 'cookie') headers[name] = value;
-  });
-  const cookies = request.headers.get('cookie')?.split(/;\s*/).filter(Boolean);
-  const query: Record<string, string> = {};
-  for (const [k, v] of url.searchParams) query[k] = k in query ? `${query[k]},${v}` : v;
-  const now = Date.now();
-  const { body, isBase64Encoded } = encodeBody(request, raw);
-  return {
-    version: '2.0',
-    routeKey,
-    rawPath: url.pathname,
-    rawQueryString: url.search.slice(1),
-    ...(cookies?.length ? { cookies } : {}),
-    headers,
-    ...(Object.keys(query).length ? { queryStringParameters: query } : {}),
+  const binary = raw.length > 0 && type !== '' && !TEXTUAL.test(type);
+  const init = {
+    method: request.method,
+    path: url.pathname + url.search,
+    routeKey: route.routeKey,
+    headers: Object.fromEntries(request.headers),
+    body: raw.length === 0 ? undefined : binary ? Buffer.from(raw).toString('base64') : new TextDecoder().decode(raw),
+    isBase64Encoded: binary,
     ...(Object.keys(pathParameters).length ? { pathParameters } : {}),
-    requestContext: {
-      accountId: '000000000000',
-      apiId: 'local',
-      domainName: url.host,
-      domainPrefix: url.hostname.split('.')[0]!,
-      http: { method: request.method, path: url.pathname, protocol: 'HTTP/1.1', sourceIp: headers['x-forwarded-for'] ?? '127.0.0.1', userAgent: headers['user-agent'] ?? '' },
-      requestId: randomUUID(),
-      routeKey,
-      stage: '$default',
-      time: new Date(now).toUTCString(),
-      timeEpoch: now,
-    },
-    ...(body === undefined ? {} : { body }),
-    isBase64Encoded,
+    domainName: url.host,
+    sourceIp: request.headers.get('x-forwarded-for') ?? '127.0.0.1',
+    stage: route.format === '2.0' ? '$default' : stage,
+    // Served without a stage prefix locally, so result URLs stay on this origin's root.
+    stageInPath: false,
   };
-}
-
-function toRestEvent(request: Request, url: URL, raw: Uint8Array, routeKey: string, pathParameters: Record<string, string>, stage: string): APIGatewayProxyEvent {
-  const headers: Record<string, string> = {};
-  const multiValueHeaders: Record<string, string[]> = {};
-  request.headers.forEach((value, name) => {
-    headers[name] = value;
-    multiValueHeaders[name] = value.split(/,\s*/);
-  });
-  const multi: Record<string, string[]> = {};
-  for (const [k, v] of url.searchParams) (multi[k] ??= []).push(v);
-  const hasQuery = Object.keys(multi).length > 0;
-  const resource = routeKey.slice(routeKey.indexOf(' ') + 1);
-  const { body, isBase64Encoded } = encodeBody(request, raw);
-  return {
-    resource,
-    path: url.pathname,
-    httpMethod: request.method,
-    headers,
-    multiValueHeaders,
-    queryStringParameters: hasQuery ? Object.fromEntries(Object.entries(multi).map(([k, v]) => [k, v[v.length - 1]!])) : null,
-    multiValueQueryStringParameters: hasQuery ? multi : null,
-    pathParameters: Object.keys(pathParameters).length ? pathParameters : null,
-    stageVariables: null,
-    requestContext: {
-      accountId: '000000000000',
-      apiId: 'local',
-      authorizer: null,
-      domainName: url.host,
-      httpMethod: request.method,
-      identity: { sourceIp: '127.0.0.1', userAgent: headers['user-agent'] ?? '' } as APIGatewayProxyEvent['requestContext']['identity'],
-      // Served without a stage prefix locally, so the result URLs stay on this origin's root.
-      path: url.pathname,
-      protocol: 'HTTP/1.1',
-      requestId: randomUUID(),
-      requestTimeEpoch: Date.now(),
-      resourceId: 'local',
-      resourcePath: resource,
-      stage,
-    },
-    body: body ?? null,
-    isBase64Encoded,
-  };
+  return route.format === '2.0' ? httpApiEvent(init) : restApiEvent(init);
 }
 
 /** The handler's result as API Gateway turns it into an HTTP response. */

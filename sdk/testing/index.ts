@@ -19,6 +19,11 @@ export interface RequestInit {
   /** Default `'localhost:3000'` (result URLs become `http://localhost:3000/...`). */
   domainName?: string;
   stage?: string;
+  /** The body is base64 (a binary payload), as API Gateway sends non-text content. */
+  isBase64Encoded?: boolean;
+  sourceIp?: string;
+  /** REST only: whether `requestContext.path` starts with the stage, as on `execute-api` URLs. Default true. */
+  stageInPath?: boolean;
 }
 
 function split(init: RequestInit) {
@@ -32,7 +37,10 @@ function split(init: RequestInit) {
 
 /** An HTTP API (payload format 2.0) event. */
 export function httpApiEvent(init: RequestInit = {}): APIGatewayProxyEventV2 {
-  const { method, url, headers, body, routeKey, domainName } = split(init);
+  const { method, url, headers: all, body, routeKey, domainName } = split(init);
+  // Payload 2.0 moves cookies out of the headers into their own list.
+  const { cookie, ...headers } = all;
+  const cookies = cookie?.split(/;\s*/).filter(Boolean);
   const query: Record<string, string> = {};
   for (const [k, v] of url.searchParams) query[k] = k in query ? `${query[k]},${v}` : v;
   const now = Date.now();
@@ -41,6 +49,7 @@ export function httpApiEvent(init: RequestInit = {}): APIGatewayProxyEventV2 {
     routeKey,
     rawPath: url.pathname,
     rawQueryString: url.search.slice(1),
+    ...(cookies?.length ? { cookies } : {}),
     headers: { host: domainName, ...headers },
     ...(Object.keys(query).length ? { queryStringParameters: query } : {}),
     ...(init.pathParameters ? { pathParameters: init.pathParameters } : {}),
@@ -49,7 +58,7 @@ export function httpApiEvent(init: RequestInit = {}): APIGatewayProxyEventV2 {
       apiId: 'local',
       domainName,
       domainPrefix: domainName.split('.')[0]!,
-      http: { method, path: url.pathname, protocol: 'HTTP/1.1', sourceIp: '127.0.0.1', userAgent: headers['user-agent'] ?? 'test' },
+      http: { method, path: url.pathname, protocol: 'HTTP/1.1', sourceIp: init.sourceIp ?? '127.0.0.1', userAgent: headers['user-agent'] ?? 'test' },
       requestId: randomUUID(),
       routeKey,
       stage: init.stage ?? '$default',
@@ -57,7 +66,7 @@ export function httpApiEvent(init: RequestInit = {}): APIGatewayProxyEventV2 {
       timeEpoch: now,
     },
     ...(body === undefined ? {} : { body }),
-    isBase64Encoded: false,
+    isBase64Encoded: init.isBase64Encoded ?? false,
   };
 }
 
@@ -69,12 +78,13 @@ export function restApiEvent(init: RequestInit = {}): APIGatewayProxyEvent {
   for (const [k, v] of url.searchParams) (multiQuery[k] ??= []).push(v);
   const hasQuery = Object.keys(multiQuery).length > 0;
   const resource = routeKey.slice(routeKey.indexOf(' ') + 1);
+  const withHost = 'host' in headers ? headers : { Host: domainName, ...headers };
   return {
     resource,
     path: url.pathname,
     httpMethod: method,
-    headers: { Host: domainName, ...headers },
-    multiValueHeaders: Object.fromEntries(Object.entries({ Host: domainName, ...headers }).map(([k, v]) => [k, [v]])),
+    headers: withHost,
+    multiValueHeaders: Object.fromEntries(Object.entries(withHost).map(([k, v]) => [k, [v]])),
     queryStringParameters: hasQuery ? Object.fromEntries(Object.entries(multiQuery).map(([k, v]) => [k, v[v.length - 1]!])) : null,
     multiValueQueryStringParameters: hasQuery ? multiQuery : null,
     pathParameters: init.pathParameters ?? null,
@@ -85,8 +95,8 @@ export function restApiEvent(init: RequestInit = {}): APIGatewayProxyEvent {
       authorizer: null,
       domainName,
       httpMethod: method,
-      identity: { sourceIp: '127.0.0.1', userAgent: headers['user-agent'] ?? 'test' } as APIGatewayProxyEvent['requestContext']['identity'],
-      path: `/${stage}${url.pathname}`,
+      identity: { sourceIp: init.sourceIp ?? '127.0.0.1', userAgent: headers['user-agent'] ?? 'test' } as APIGatewayProxyEvent['requestContext']['identity'],
+      path: init.stageInPath === false ? url.pathname : `/${stage}${url.pathname}`,
       protocol: 'HTTP/1.1',
       requestId: randomUUID(),
       requestTimeEpoch: Date.now(),
@@ -95,7 +105,7 @@ export function restApiEvent(init: RequestInit = {}): APIGatewayProxyEvent {
       stage,
     },
     body: body ?? null,
-    isBase64Encoded: false,
+    isBase64Encoded: init.isBase64Encoded ?? false,
   };
 }
 
