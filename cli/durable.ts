@@ -146,9 +146,8 @@ function tableStore(tableName: string, region: string | undefined): Store {
   // Replays are delivered as on AWS: an asynchronous invocation of the run's own Lambda.
   const invoke: Timer = {
     schedule: async (event) => {
-      const run = await journal.getRun(event.runId);
-      if (!run?.functionName) throw new Error(`Run ${event.runId} does not name its Lambda function; it cannot be resumed from here.`);
-      await lambda.send(new InvokeCommand({ FunctionName: run.functionName, InvocationType: 'Event', Payload: JSON.stringify(event) }));
+      if (!event.functionName) throw new Error(`Run ${event.runId} does not name its Lambda function; it cannot be resumed from here.`);
+      await lambda.send(new InvokeCommand({ FunctionName: event.functionName, InvocationType: 'Event', Payload: JSON.stringify(event) }));
     },
   };
   return {

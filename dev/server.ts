@@ -85,8 +85,7 @@ async function serveEndpoints(options: DevServerOptions, cwd: string, print: (li
   const byFunction = new Map(endpoints.map((e) => [e.functionName, e]));
   const timer = new LocalTimer({
     invoke: async (event) => {
-      const functionName = event.functionName ?? (await journal.getRun(event.runId))?.functionName;
-      const endpoint = byFunction.get(functionName ?? '') ?? byName.get(event.endpoint);
+      const endpoint = byFunction.get(event.functionName ?? '') ?? byName.get(event.endpoint);
       if (!endpoint) throw new Error(`No endpoint ${event.endpoint} is served to resume run ${event.runId}.`);
       print(`↻ resume ${endpoint.routeKey} run ${event.runId} (${event.reason}, attempt ${event.attempt + 1})`);
       return runtime.invoke(endpoint.functionName, event, endpoint.timeoutMs);

@@ -258,29 +258,28 @@ export class DynamoJournal implements Journal {
     });
   }
 
-  async recordEvent(event: ReceivedEvent, ttl: number): Promise<boolean> {
+  async recordEvent(event: ReceivedEvent, ttl: number): Promise<{ fresh: boolean; event: ReceivedEvent }> {
     try {
       await this.client.send(
         new PutItemCommand({
           TableName: this.tableName,
           Item: marshall({ pk: eventPk(event.name), sk: `SEEN#${event.id}`, id: event.id, name: event.name, data: JSON.stringify(event.data ?? null), receivedAt: event.receivedAt, ttl }),
           ConditionExpression: 'attribute_not_exists(sk)',
+          ReturnValuesOnConditionCheckFailure: 'ALL_OLD',
         }),
       );
-      return true;
+      return { fresh: true, event };
     } catch (error) {
-      if (error instanceof ConditionalCheckFailedException) return false;
-      throw error;
+      if (!(error instanceof ConditionalCheckFailedException)) throw error;
+      // The condition's failure carries the first recording: no second read.
+      return { fresh: false, event: error.Item ? toEvent(error.Item) : event };
     }
   }
 
   async recentEvents(eventName: string, since: Date): Promise<ReceivedEvent[]> {
     const items = await this.query(eventPk(eventName), 'SEEN#');
     return items
-      .map((item) => {
-        const { id, name, data, receivedAt } = unmarshall(item);
-        return { id, name, data: JSON.parse(data), receivedAt } as ReceivedEvent;
-      })
+      .map(toEvent)
       // TTL deletes lazily (up to days later): the window is enforced here.
       .filter((event) => Date.parse(event.receivedAt) >= since.getTime())
       .sort((a, b) => a.receivedAt.localeCompare(b.receivedAt));
@@ -451,6 +450,11 @@ function transactionChunks(items: JournalWrite[]): JournalWrite[][] {
   }
   if (chunk.length > 0) chunks.push(chunk);
   return chunks;
+}
+
+function toEvent(item: Item): ReceivedEvent {
+  const { id, name, data, receivedAt } = unmarshall(item);
+  return { id, name, data: JSON.parse(data), receivedAt };
 }
 
 function toRun(item: Item): RunRecord {

@@ -174,8 +174,11 @@ export interface Journal {
   /** Stores the waiter with its step (status `waiting`) in one write, fenced like `write`. */
   registerWaiter(waiter: EventWaiter, step: StepRecord, fence?: Fence): Promise<void>;
   waiters(eventName: string): Promise<EventWaiter[]>;
-  /** Keeps an event for the look-back window (until `ttl`); false if an event with its id was kept before. */
-  recordEvent(event: ReceivedEvent, ttl: number): Promise<boolean>;
+  /**
+   * Keeps an event for the look-back window (until `ttl`). An id kept before is not kept again: the
+   * result is then the event as first recorded, whatever data came this time.
+   */
+  recordEvent(event: ReceivedEvent, ttl: number): Promise<{ fresh: boolean; event: ReceivedEvent }>;
   /** Events of that name received at or after `since`, oldest first. */
   recentEvents(eventName: string, since: Date): Promise<ReceivedEvent[]>;
   /**

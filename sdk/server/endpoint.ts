@@ -14,6 +14,7 @@ import {
   normalizeResponse,
   rebuildEvent,
   resultUrl,
+  retryAfterSeconds,
   RUN_ID_HEADER,
   seeOther,
   snapshotRequest,
@@ -43,7 +44,6 @@ export interface Invocation {
   resumed: boolean;
   /** The hand-off timer; cleared when the invocation ends. */
   deadline?: NodeJS.Timeout;
-  ended?: boolean;
   /** The request's Idempotency-Key claim, released if the request does not become a run. */
   idempotency?: { key: string; caller: string };
 }
@@ -184,8 +184,7 @@ export class DurableEndpoint {
     if (TERMINAL_STATUSES.includes(run.status) && run.response) return run.response;
     const token = signToken(await this.secret(), run.runId, new Date(Date.now() + this.settings.tokenTtl));
     const url = resultUrl(this.options.resultsBaseUrl ?? apiBaseUrl(request), run.runId, token);
-    const wakeAt = run.wakeAt ? Date.parse(run.wakeAt) : Date.now();
-    return seeOther(run.runId, url, retryAfterSeconds(run.status === 'waiting' ? 'timeout' : undefined, wakeAt));
+    return seeOther(run.runId, url, retryAfterSeconds(run.wakeAt ? Date.parse(run.wakeAt) : undefined, run.status === 'waiting'));
   }
 
   /** A claimed key whose request ended without becoming a run is free again. */
@@ -200,12 +199,12 @@ export class DurableEndpoint {
     const handoffAt = run.handoffAt;
     if (!Number.isFinite(handoffAt)) return invocation;
     invocation.deadline = setTimeout(() => {
-      if (invocation.ended || !run.handOff()) return;
+      if (run.closed || !run.handOff()) return;
       log('info', 'handing off to a new invocation', { endpoint: run.endpoint, runId: run.runId, attempt: run.attempt });
       // If the handler is stuck outside a step it cannot unwind, and the Lambda may be killed at its
       // timeout: a watchdog resume then takes the run over once this attempt's lease has expired.
       setTimeout(() => {
-        if (invocation.ended) return;
+        if (run.closed) return;
         log('warn', 'the handler did not unwind at the hand-off (is it awaiting work outside a step?); arming a watchdog', { endpoint: run.endpoint, runId: run.runId });
         void this.armWatchdog(run);
       }, UNWIND_GRACE_MS).unref();
@@ -227,7 +226,6 @@ export class DurableEndpoint {
   }
 
   private end(invocation: Invocation): void {
-    invocation.ended = true;
     invocation.run.closed = true;
     clearTimeout(invocation.deadline);
   }
@@ -301,7 +299,7 @@ export class DurableEndpoint {
     if (invocation.resumed) return json(202, { runId: run.runId, status: 'running' }, { [RUN_ID_HEADER]: run.runId });
     const token = signToken(secret!, run.runId, new Date(Date.now() + this.settings.tokenTtl));
     const url = resultUrl(this.options.resultsBaseUrl ?? apiBaseUrl(run.request), run.runId, token);
-    return seeOther(run.runId, url, retryAfterSeconds(reason, wakeAt));
+    return seeOther(run.runId, url, retryAfterSeconds(wakeAt, reason === 'timeout'));
   }
 
   /**
@@ -403,16 +401,6 @@ export class DurableEndpoint {
       stepFunctions: () => this.options.stepFunctions ?? defaultStepFunctions(),
     });
   }
-}
-
-/**
- * When to look again. A run waiting for an event may finish any moment (its wake time is only the
- * timeout), so its callers come back at once and long-poll; other runs have nothing to show before
- * their wake time.
- */
-export function retryAfterSeconds(reason: ResumeReason | undefined, wakeAt: number): number {
-  if (reason === 'timeout') return 1;
-  return Math.max(1, Math.ceil((wakeAt - Date.now()) / 1_000));
 }
 
 /** Who is calling, as a short hash: their credentials and what the authorizer said about them. */

@@ -59,11 +59,8 @@ export function createEventsHandler(options: EventsOptions = {}): (event: unknow
 async function deliver(delivered: ReceivedEvent, options: EventsOptions): Promise<{ id: string; duplicate?: true; resumed: string[] }> {
   const journal = options.journal ?? defaultJournal();
   const timer = options.timer ?? defaultTimer();
-  const fresh = await journal.recordEvent(delivered, Math.floor((Date.now() + EVENT_LOOKBACK_MS) / 1_000) + 60);
   // An id seen before means the event as first recorded, whatever data came with it this time.
-  const received = fresh
-    ? delivered
-    : ((await journal.recentEvents(delivered.name, new Date(0))).find((event) => event.id === delivered.id) ?? delivered);
+  const { fresh, event: received } = await journal.recordEvent(delivered, Math.floor((Date.now() + EVENT_LOOKBACK_MS) / 1_000) + 60);
   // A duplicate still looks for waiters: when the first delivery failed after recording the event
   // (and Lambda or the caller retries it), its waiters are still there. Completing a waiter is a
   // conditional write, so a waiter the first delivery completed is not completed, or resumed, again.

@@ -4,7 +4,7 @@
  * failed-run JSON, the `x-durable-run-id` header).
  */
 import type { APIGatewayProxyEvent, APIGatewayProxyEventV2 } from 'aws-lambda';
-import type { HttpResponse, RequestSnapshot } from '../journal/journal.ts';
+import type { HttpResponse, RequestSnapshot, RunStatus } from '../journal/journal.ts';
 import type { SerializedError } from './errors.ts';
 
 export type HttpEvent = APIGatewayProxyEventV2 | APIGatewayProxyEvent;
@@ -140,12 +140,18 @@ export function json(statusCode: number, body: unknown, headers: Record<string, 
 }
 
 /** The answer of a run that continues asynchronously: 303 to its results URL. */
-export function seeOther(runId: string, resultUrl: string, retryAfterSeconds: number): HttpResponse {
-  return json(
-    303,
-    { runId, status: 'running', resultUrl },
-    { location: resultUrl, 'retry-after': String(retryAfterSeconds), [RUN_ID_HEADER]: runId },
-  );
+export function seeOther(runId: string, resultUrl: string, retryAfter: number, status: RunStatus = 'running'): HttpResponse {
+  return json(303, { runId, status, resultUrl }, { location: resultUrl, 'retry-after': String(retryAfter), [RUN_ID_HEADER]: runId });
+}
+
+/**
+ * When to look again, in seconds. A run waiting for an event may finish any moment (its wake time
+ * is only the timeout), so its callers come back at once and long-poll; other runs have nothing to
+ * show before their wake time.
+ */
+export function retryAfterSeconds(wakeAt: number | undefined, waitingForEvent: boolean): number {
+  if (waitingForEvent || wakeAt === undefined) return 1;
+  return Math.max(1, Math.ceil((wakeAt - Date.now()) / 1_000));
 }
 
 export function failedRunResponse(runId: string, error: SerializedError): HttpResponse {

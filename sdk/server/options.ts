@@ -126,10 +126,6 @@ export function configureDurable(defaults: ProcessDefaults): void {
   Object.assign(globalDefaults, defaults);
 }
 
-export function processDefaults(): Readonly<ProcessDefaults> {
-  return globalDefaults;
-}
-
 let envJournal: DynamoJournal | undefined;
 
 export function defaultJournal(): Journal {

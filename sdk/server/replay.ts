@@ -8,6 +8,10 @@ import { RESUME_EVENT_TYPE, type Timer } from '../timers/timer.ts';
 export async function replayRun(journal: Journal, timer: Timer, runId: string): Promise<RunRecord | undefined> {
   const run = await journal.reopen(runId);
   if (!run) return undefined;
-  await timer.schedule({ type: RESUME_EVENT_TYPE, endpoint: run.endpoint, runId, attempt: run.attempt, reason: 'replay' }, new Date());
+  const at = new Date();
+  await timer.schedule(
+    { type: RESUME_EVENT_TYPE, endpoint: run.endpoint, functionName: run.functionName, runId, attempt: run.attempt, reason: 'replay', at: at.toISOString() },
+    at,
+  );
   return run;
 }

@@ -1,6 +1,6 @@
 import type { Context } from 'aws-lambda';
 import { TERMINAL_STATUSES, type HttpResponse, type Journal } from '../journal/journal.ts';
-import { apiBaseUrl, isHttpEvent, json, RUN_ID_HEADER, snapshotRequest, type HttpEvent } from './http.ts';
+import { apiBaseUrl, isHttpEvent, json, retryAfterSeconds, RUN_ID_HEADER, seeOther, snapshotRequest, type HttpEvent } from './http.ts';
 import { defaultJournal, secretSource, type DurableOptions } from './options.ts';
 import { verifyToken } from './token.ts';
 import { ULID_PATTERN } from './ulid.ts';
@@ -58,13 +58,8 @@ export function createResultsHandler(options: ResultsOptions = {}): (event: unkn
       if (TERMINAL_STATUSES.includes(run.status) && run.response) return run.response;
       const now = Date.now();
       if (now >= deadline) {
-        const wakeIn = run.wakeAt && run.status !== 'waiting' ? Math.ceil((Date.parse(run.wakeAt) - now) / 1_000) : 1;
         const self = `${apiBaseUrl(request)}${stripStage(request)}?${query.toString()}`;
-        return json(
-          303,
-          { runId, status: run.status, resultUrl: self },
-          { location: self, 'retry-after': String(Math.max(1, wakeIn)), [RUN_ID_HEADER]: runId },
-        );
+        return seeOther(runId, self, retryAfterSeconds(run.wakeAt ? Date.parse(run.wakeAt) : undefined, run.status === 'waiting'), run.status);
       }
       await new Promise((resolve) => setTimeout(resolve, Math.min(interval, deadline - now)));
       interval = Math.min(MAX_POLL_INTERVAL_MS, interval * 2);
