@@ -11,7 +11,7 @@
 import { PutItemCommand } from '@aws-sdk/client-dynamodb';
 import middy from '@middy/core';
 import { startDynamoLocal } from '../dev/dynamodb-local.ts';
-import { DynamoJournal, durable, step } from '../sdk/server/index.ts';
+import { DynamoJournal, durable, step } from '../sdk/index.ts';
 import { httpApiEvent, lambdaContext, ManualTimer } from '../sdk/testing/index.ts';
 
 const STEPS = 10;

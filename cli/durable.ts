@@ -5,7 +5,7 @@
 import { parseArgs } from 'node:util';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { InvokeCommand, LambdaClient } from '@aws-sdk/client-lambda';
-import { DynamoJournal, replayRun, type RunStatus, type Timer } from '../sdk/server/index.ts';
+import { DynamoJournal, replayRun, type RunStatus, type Timer } from '../sdk/index.ts';
 import { runDetail, runSummary, type RunDetail } from '../dev/views.ts';
 import { JavaMissingError } from '../dev/dynamodb-local.ts';
 

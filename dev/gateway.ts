@@ -6,8 +6,8 @@
 import type { Context } from 'aws-lambda';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { Readable } from 'node:stream';
-import type { HttpResponse } from '../sdk/journal/journal.ts';
-import { normalizeResponse } from '../sdk/server/http.ts';
+import type { HttpResponse } from '../sdk/core/http.ts';
+import { normalizeResponse } from '../sdk/endpoint/api-gateway.ts';
 import { httpApiEvent, lambdaContext, restApiEvent } from '../sdk/testing/index.ts';
 
 export type PayloadFormat = '2.0' | '1.0';

@@ -1,5 +1,5 @@
 /** Messages between the dev server and its handler worker. */
-import type { Level, LogFields, ResumeEvent } from '../sdk/server/index.ts';
+import type { Level, LogFields, ResumeEvent } from '../sdk/index.ts';
 
 export interface DevEndpoint {
   routeKey: string;

@@ -4,7 +4,7 @@
  */
 import { extname } from 'node:path';
 import { Worker } from 'node:worker_threads';
-import type { Level, LogFields, ResumeEvent } from '../sdk/server/index.ts';
+import type { Level, LogFields, ResumeEvent } from '../sdk/index.ts';
 import type { DevEndpoint, FromWorker, WorkerConfig, WorkerError } from './protocol.ts';
 
 export interface RuntimeHooks {

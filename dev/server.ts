@@ -8,13 +8,14 @@ import { watch, type FSWatcher } from 'node:fs';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import type { Server } from 'node:http';
 import { join, relative, resolve } from 'node:path';
-import { createEventsHandler, createResultsHandler, DynamoJournal, LocalTimer, replayRun, RUN_ID_HEADER, type Level, type LogFields, type ResumeEvent, type RunStatus } from '../sdk/server/index.ts';
+import { createEventsHandler, createResultsHandler, DynamoJournal, LocalTimer, replayRun, RUN_ID_HEADER, type Level, type LogFields, type ResumeEvent, type RunStatus } from '../sdk/index.ts';
 import { appFileFromCdkJson, discoverEndpoints } from './discover.ts';
 import { localDynamoClient, startDynamoLocal, type DynamoLocal } from './dynamodb-local.ts';
 import { createGateway, serve } from './gateway.ts';
 import type { DevEndpoint } from './protocol.ts';
 import { HandlerRuntime } from './runtime.ts';
 import { runDetail, runSummary } from './views.ts';
+import { recoverRuns } from '../sdk/routes/recovery.ts';
 
 export interface DevServerOptions {
   /** The project: where cdk.json is and what is watched for changes. Default: the current directory. */
@@ -50,7 +51,6 @@ export interface DevServer {
 }
 
 const DASHBOARD_DIR = new URL('./dashboard/', import.meta.url);
-const LIVE_STATUSES: RunStatus[] = ['running', 'sleeping', 'waiting'];
 
 export async function startDevServer(options: DevServerOptions = {}): Promise<DevServer> {
   const cwd = resolve(options.cwd ?? process.cwd());
@@ -137,7 +137,8 @@ async function serveEndpoints(options: DevServerOptions, cwd: string, print: (li
   const actualPort = (server.address() as { port: number }).port;
   const url = `http://localhost:${actualPort}`;
 
-  await recoverTimers(journal, timer, print);
+  const recovered = await recoverRuns(journal, timer);
+  if (recovered.length > 0) print(`↻ re-armed timers of ${recovered.length} unfinished run(s)`);
   const watcher = options.watch === false ? undefined : watchSources(cwd, async (file) => {
     try {
       await runtime.load();
@@ -164,17 +165,6 @@ async function serveEndpoints(options: DevServerOptions, cwd: string, print: (li
       await local?.stop();
     },
   };
-}
-
-/** Re-arms what was due when the server stopped: suspended runs, and runs whose attempt died with it. */
-async function recoverTimers(journal: DynamoJournal, timer: LocalTimer, print: (line: string) => void): Promise<void> {
-  const runs = (await journal.listRuns({ limit: 100_000 })).filter((run) => LIVE_STATUSES.includes(run.status));
-  for (const run of runs) {
-    const at = run.wakeAt ? new Date(run.wakeAt) : new Date(run.leaseExpiresAt ?? Date.now());
-    const reason = !run.wakeAt ? 'watchdog' : run.status === 'sleeping' ? 'sleep' : run.status === 'waiting' ? 'timeout' : 'retry';
-    await timer.schedule({ type: 'durable-endpoints/resume', endpoint: run.endpoint, functionName: run.functionName, runId: run.runId, attempt: run.attempt, reason }, at);
-  }
-  if (runs.length > 0) print(`↻ re-armed timers of ${runs.length} unfinished run(s)`);
 }
 
 function createDashboardApi(journal: DynamoJournal, timer: LocalTimer, endpoints: DevEndpoint[]) {

@@ -1,6 +1,6 @@
 /** What the dashboard API and the CLI show of a run: no lease internals, step outputs as JSON. */
-import type { LoadedRun, RunRecord } from '../sdk/journal/journal.ts';
-import { deserialize } from '../sdk/server/serialization.ts';
+import type { LoadedRun, RunRecord } from '../sdk/core/records.ts';
+import { deserialize } from '../sdk/core/serialization.ts';
 
 export function runSummary(run: RunRecord) {
   const { runId, endpoint, status, attempt, createdAt, updatedAt, wakeAt, error } = run;

@@ -5,7 +5,7 @@
  */
 import { pathToFileURL } from 'node:url';
 import { parentPort, workerData } from 'node:worker_threads';
-import { configureDurable, DynamoJournal, setLogSink } from '../sdk/server/index.ts';
+import { configureDurable, DynamoJournal, setLogSink } from '../sdk/index.ts';
 import { lambdaContext } from '../sdk/testing/index.ts';
 import { localDynamoClient } from './dynamodb-local.ts';
 import type { FromWorker, ToWorker, WorkerConfig } from './protocol.ts';

@@ -3,6 +3,6 @@
  * Step Functions execution status changes. Reads the journal table named by `DURABLE_TABLE` and
  * resumes runs with the deployment's timer.
  */
-import { createEventsHandler } from '../sdk/server/events.ts';
+import { createEventsHandler } from '../sdk/routes/events.ts';
 
 export const handler = createEventsHandler();

@@ -3,6 +3,6 @@
  * and verifies result URLs with `DURABLE_TOKEN_SECRET`, or the Secrets Manager secret at
  * `DURABLE_TOKEN_SECRET_ARN` (what the DurableEndpoints construct sets).
  */
-import { createResultsHandler } from '../sdk/server/results.ts';
+import { createResultsHandler } from '../sdk/routes/results.ts';
 
 export const handler = createResultsHandler();

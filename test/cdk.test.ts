@@ -12,7 +12,7 @@ import { DefinitionBody, Pass, StateMachine } from 'aws-cdk-lib/aws-stepfunction
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { DurableEndpoints, type DurableEndpointsProps } from '../lib/index.ts';
-import { RESUME_EVENT_TYPE, isResumeEvent, type TimerMessage } from '../sdk/server/index.ts';
+import { RESUME_EVENT_TYPE, isResumeEvent, type TimerMessage } from '../sdk/index.ts';
 
 const ENTRY = fileURLToPath(new URL('../examples/process.ts', import.meta.url));
 

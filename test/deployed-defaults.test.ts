@@ -8,7 +8,7 @@ import { SFNClient, StartExecutionCommand } from '@aws-sdk/client-sfn';
 import middy from '@middy/core';
 import { mockClient } from 'aws-sdk-client-mock';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { createResultsHandler, durable, RetryAfterError, step, type HttpResponse } from '../sdk/server/index.ts';
+import { createResultsHandler, durable, RetryAfterError, step, type HttpResponse } from '../sdk/index.ts';
 import { httpApiEvent, lambdaContext } from '../sdk/testing/index.ts';
 import { createTestJournal } from './support/fixture.ts';
 

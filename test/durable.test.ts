@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { NonRetriableError, RetryAfterError, step } from '../sdk/server/index.ts';
+import { NonRetriableError, RetryAfterError, step } from '../sdk/index.ts';
 import { restApiEvent } from '../sdk/testing/index.ts';
 import { body, counter, countItems, durableFixture, httpApiEvent } from './support/fixture.ts';
 

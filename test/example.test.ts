@@ -1,6 +1,6 @@
 import { beforeAll, describe, expect, it } from 'vitest';
 import { handler, outbox } from '../examples/process.ts';
-import { configureDurable } from '../sdk/server/index.ts';
+import { configureDurable } from '../sdk/index.ts';
 import { lambdaContext, ManualTimer } from '../sdk/testing/index.ts';
 import { body, countItems, createTestJournal, httpApiEvent, TOKEN_SECRET } from './support/fixture.ts';
 

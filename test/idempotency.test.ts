@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { RetryAfterError, step } from '../sdk/server/index.ts';
+import { RetryAfterError, step } from '../sdk/index.ts';
 import { body, counter, durableFixture, httpApiEvent } from './support/fixture.ts';
 
 const request = (key: string, payload: unknown = { amount: 5 }) =>

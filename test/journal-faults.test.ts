@@ -1,6 +1,6 @@
 import middy from '@middy/core';
 import { describe, expect, it } from 'vitest';
-import { durable, durableHandler, JournalError, RetryAfterError, step, type HttpResponse } from '../sdk/server/index.ts';
+import { durable, durableHandler, JournalError, RetryAfterError, step, type HttpResponse } from '../sdk/index.ts';
 import { ManualTimer } from '../sdk/testing/index.ts';
 import { createTestJournal, durableFixture, httpApiEvent, lambdaContext, localClient, TOKEN_SECRET } from './support/fixture.ts';
 

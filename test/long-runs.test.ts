@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { createEventsHandler, RetryAfterError, step } from '../sdk/server/index.ts';
+import { createEventsHandler, RetryAfterError, step } from '../sdk/index.ts';
 import { body, counter, durableFixture, httpApiEvent, lambdaContext } from './support/fixture.ts';
 
 const post = (path = '/p', payload: unknown = {}) => httpApiEvent({ method: 'POST', path, body: payload });

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { createResultsHandler, RetryAfterError, signToken, step } from '../sdk/server/index.ts';
+import { createResultsHandler, RetryAfterError, signToken, step } from '../sdk/index.ts';
 import { body, durableFixture, httpApiEvent, lambdaContext, TOKEN_SECRET } from './support/fixture.ts';
 
 /** A run that suspends on its first attempt and completes on the resume. */

@@ -11,7 +11,7 @@ import { CreateScheduleCommand, SchedulerClient } from '@aws-sdk/client-schedule
 import { SFNClient, StartExecutionCommand } from '@aws-sdk/client-sfn';
 import { mockClient } from 'aws-sdk-client-mock';
 import { beforeEach, describe, expect, it } from 'vitest';
-import { AwsTimer, RetryAfterError, step, type TimerMessage } from '../sdk/server/index.ts';
+import { AwsTimer, RetryAfterError, step, type TimerMessage } from '../sdk/index.ts';
 import { lambdaContext } from '../sdk/testing/index.ts';
 import { body, durableFixture, httpApiEvent } from './support/fixture.ts';
 

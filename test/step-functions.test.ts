@@ -8,7 +8,7 @@
 import { ExecutionAlreadyExists, SFNClient, StartExecutionCommand, StateMachineDoesNotExist } from '@aws-sdk/client-sfn';
 import { mockClient } from 'aws-sdk-client-mock';
 import { beforeEach, describe, expect, it } from 'vitest';
-import { AwsStepFunctions, createEventsHandler, step, type ExecutionStatus } from '../sdk/server/index.ts';
+import { AwsStepFunctions, createEventsHandler, step, type ExecutionStatus } from '../sdk/index.ts';
 import { executionArnFor, executionName } from '../sdk/workflows/step-functions.ts';
 import { counter, durableFixture, httpApiEvent } from './support/fixture.ts';
 

@@ -20,7 +20,7 @@ import {
   StepFunctionsTimer,
   TimerError,
   type ResumeEvent,
-} from '../sdk/server/index.ts';
+} from '../sdk/index.ts';
 
 const sfn = mockClient(SFNClient);
 const scheduler = mockClient(SchedulerClient);

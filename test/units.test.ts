@@ -1,9 +1,9 @@
 import { describe, expect, it } from 'vitest';
-import { toMs } from '../sdk/server/duration.ts';
-import { RetryAfterError, SerializationError, signToken, verifyToken } from '../sdk/server/index.ts';
-import { backoffDelay } from '../sdk/server/options.ts';
-import { parseInjectedFailures } from '../sdk/server/run.ts';
-import { deserialize, serialize } from '../sdk/server/serialization.ts';
+import { toMs } from '../sdk/core/duration.ts';
+import { RetryAfterError, SerializationError, signToken, verifyToken } from '../sdk/index.ts';
+import { backoffDelay } from '../sdk/endpoint/options.ts';
+import { parseInjectedFailures } from '../sdk/engine/attempt.ts';
+import { deserialize, serialize } from '../sdk/core/serialization.ts';
 
 describe('durations', () => {
   it('accept milliseconds and unit strings', () => {
@@ -107,7 +107,7 @@ describe('x-durable-inject-failure parsing', () => {
 
 describe('request snapshots', () => {
   it('leave out the API key REST APIs copy into requestContext.identity', async () => {
-    const { snapshotRequest } = await import('../sdk/server/http.ts');
+    const { snapshotRequest } = await import('../sdk/endpoint/api-gateway.ts');
     const { restApiEvent } = await import('../sdk/testing/index.ts');
     const event = restApiEvent({ method: 'POST', path: '/x', headers: { 'x-api-key': 'k-secret' } });
     (event.requestContext.identity as { apiKey: string | null }).apiKey = 'k-secret';

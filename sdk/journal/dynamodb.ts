@@ -19,8 +19,10 @@ import {
   type WriteRequest,
 } from '@aws-sdk/client-dynamodb';
 import { marshall, unmarshall } from '@aws-sdk/util-dynamodb';
-import { JournalError, LeaseLostError } from '../server/errors.ts';
-import type { EventWaiter, Fence, IdempotencyClaim, Journal, JournalWrite, LoadedRun, ReceivedEvent, RequestSnapshot, RunFilter, RunRecord, StepRecord } from './journal.ts';
+import { JournalError, LeaseLostError } from '../core/errors.ts';
+import type { EventWaiter, IdempotencyClaim, LoadedRun, ReceivedEvent, RunRecord, StepRecord } from '../core/records.ts';
+import type { Fence, Journal, JournalWrite, RunFilter } from './journal.ts';
+import type { RequestSnapshot } from '../core/http.ts';
 
 export interface DynamoJournalOptions {
   tableName: string;

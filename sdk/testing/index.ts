@@ -4,7 +4,8 @@
  */
 import type { APIGatewayProxyEvent, APIGatewayProxyEventV2, Context } from 'aws-lambda';
 import { randomUUID } from 'node:crypto';
-import type { ResumeEvent, Timer } from '../timers/timer.ts';
+import type { ResumeEvent } from '../core/resume.ts';
+import type { Timer } from '../timers/timer.ts';
 
 export interface RequestInit {
   method?: string;

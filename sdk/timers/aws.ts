@@ -1,11 +1,12 @@
 import type { LambdaClient } from '@aws-sdk/client-lambda';
 import type { SchedulerClient } from '@aws-sdk/client-scheduler';
 import type { SFNClient } from '@aws-sdk/client-sfn';
-import { toMs, type Duration } from '../server/duration.ts';
+import { toMs, type Duration } from '../core/duration.ts';
 import { LambdaInvokeTimer } from './lambda-invoke.ts';
 import { SchedulerTimer } from './scheduler.ts';
 import { StepFunctionsTimer } from './step-functions.ts';
-import type { ResumeEvent, Timer } from './timer.ts';
+import type { ResumeEvent } from '../core/resume.ts';
+import type { Timer } from './timer.ts';
 
 export interface AwsTimerOptions {
   /** Delays up to this are delivered at once by an async Lambda invoke. Default `0`: only resumes already due. */

@@ -2,8 +2,8 @@
  * What the AWS timer adapters share: the message the timer state machine takes, wake-up names and
  * the error a refused timer raises.
  */
-import { TimerError } from '../server/errors.ts';
-import type { ResumeEvent } from './timer.ts';
+import { TimerError } from '../core/errors.ts';
+import type { ResumeEvent } from '../core/resume.ts';
 
 /**
  * The input of the timer state machine the `DurableEndpoints` construct deploys: it waits until

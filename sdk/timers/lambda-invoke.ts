@@ -1,6 +1,7 @@
 import type { LambdaClient } from '@aws-sdk/client-lambda';
 import { required, timerError } from './delivery.ts';
-import type { ResumeEvent, Timer } from './timer.ts';
+import type { ResumeEvent } from '../core/resume.ts';
+import type { Timer } from './timer.ts';
 
 export interface LambdaInvokeTimerOptions {
   /** The Lambda to resume when the resume event names none (`functionName`). Default: `AWS_LAMBDA_FUNCTION_NAME`, the function running this code. */

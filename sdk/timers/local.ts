@@ -1,4 +1,5 @@
-import type { ResumeEvent, Timer } from './timer.ts';
+import type { ResumeEvent } from '../core/resume.ts';
+import type { Timer } from './timer.ts';
 
 export interface LocalTimerOptions {
   /** Delivers a due resume event: in the dev server, an invocation of the endpoint's handler. */

@@ -1,6 +1,8 @@
 import type { SchedulerClient } from '@aws-sdk/client-scheduler';
 import { required, timerError, timerMessage, wakeUpName, wholeSecondsUtc } from './delivery.ts';
-import type { ResumeEvent, Timer } from './timer.ts';
+import type { ResumeEvent } from '../core/resume.ts';
+import type { Timer } from './timer.ts';
+import { ENV } from '../core/contract.ts';
 
 export interface SchedulerTimerOptions {
   /** The schedule group. Default: `DURABLE_SCHEDULER_GROUP`, set by the construct. */
@@ -36,9 +38,9 @@ export class SchedulerTimer implements Timer {
 
   async schedule(event: ResumeEvent, at: Date): Promise<void> {
     const env = process.env;
-    const group = required(this.options.group ?? env.DURABLE_SCHEDULER_GROUP, 'DURABLE_SCHEDULER_GROUP', 'group');
-    const roleArn = required(this.options.roleArn ?? env.DURABLE_SCHEDULER_ROLE_ARN, 'DURABLE_SCHEDULER_ROLE_ARN', 'roleArn');
-    const stateMachineArn = required(this.options.stateMachineArn ?? env.DURABLE_TIMER_STATE_MACHINE_ARN, 'DURABLE_TIMER_STATE_MACHINE_ARN', 'stateMachineArn');
+    const group = required(this.options.group ?? env[ENV.schedulerGroup], ENV.schedulerGroup, 'group');
+    const roleArn = required(this.options.roleArn ?? env[ENV.schedulerRoleArn], ENV.schedulerRoleArn, 'roleArn');
+    const stateMachineArn = required(this.options.stateMachineArn ?? env[ENV.timerStateMachineArn], ENV.timerStateMachineArn, 'stateMachineArn');
     const functionName = required(event.functionName ?? this.options.functionName ?? env.AWS_LAMBDA_FUNCTION_NAME, 'AWS_LAMBDA_FUNCTION_NAME', 'functionName');
     const name = wakeUpName(event, SCHEDULE_NAME_MAX);
     // Loaded on the first long suspension, not at cold start: the happy path never needs it.

@@ -1,6 +1,8 @@
 import type { SFNClient } from '@aws-sdk/client-sfn';
 import { required, timerError, timerMessage, wakeUpName } from './delivery.ts';
-import type { ResumeEvent, Timer } from './timer.ts';
+import type { ResumeEvent } from '../core/resume.ts';
+import type { Timer } from './timer.ts';
+import { ENV } from '../core/contract.ts';
 
 export interface StepFunctionsTimerOptions {
   /** The timer state machine. Default: `DURABLE_TIMER_STATE_MACHINE_ARN`, set by the construct. */
@@ -28,7 +30,7 @@ export class StepFunctionsTimer implements Timer {
   }
 
   async schedule(event: ResumeEvent, at: Date): Promise<void> {
-    const stateMachineArn = required(this.options.stateMachineArn ?? process.env.DURABLE_TIMER_STATE_MACHINE_ARN, 'DURABLE_TIMER_STATE_MACHINE_ARN', 'stateMachineArn');
+    const stateMachineArn = required(this.options.stateMachineArn ?? process.env[ENV.timerStateMachineArn], ENV.timerStateMachineArn, 'stateMachineArn');
     const functionName = required(event.functionName ?? this.options.functionName ?? process.env.AWS_LAMBDA_FUNCTION_NAME, 'AWS_LAMBDA_FUNCTION_NAME', 'functionName');
     // Loaded on the first suspension, not at cold start: the happy path never needs it.
     const { SFNClient, StartExecutionCommand } = await import('@aws-sdk/client-sfn');

@@ -5,7 +5,7 @@
  */
 import { createHash } from 'node:crypto';
 import type { SFNClient } from '@aws-sdk/client-sfn';
-import { NonRetriableError } from '../server/errors.ts';
+import { NonRetriableError } from '../core/errors.ts';
 
 export interface StartExecutionRequest {
   stateMachineArn: string;

@@ -3,7 +3,7 @@ import { localDynamoClient } from '../../dev/dynamodb-local.ts';
 import middy from '@middy/core';
 import { randomUUID } from 'node:crypto';
 import { inject } from 'vitest';
-import { createResultsHandler, durable, DynamoJournal, type DurableOptions, type HttpResponse } from '../../sdk/server/index.ts';
+import { createResultsHandler, durable, DynamoJournal, type DurableOptions, type HttpResponse } from '../../sdk/index.ts';
 import { httpApiEvent, lambdaContext, ManualTimer } from '../../sdk/testing/index.ts';
 
 export const TOKEN_SECRET = 'test-secret-for-result-urls-0123456789';

@@ -19,7 +19,7 @@ import {
   step,
   type DurableOptions,
   type DynamoJournal,
-} from '../../sdk/server/index.ts';
+} from '../../sdk/index.ts';
 import { lambdaContext } from '../../sdk/testing/index.ts';
 import { createTestJournal, TOKEN_SECRET } from './fixture.ts';
 

@@ -1,27 +1,15 @@
 import type { Context } from 'aws-lambda';
 import { createHash } from 'node:crypto';
-import { TERMINAL_STATUSES, type HttpResponse, type Journal, type RequestSnapshot, type RunStatus } from '../journal/journal.ts';
-import { isResumeEvent, RESUME_EVENT_TYPE, type ResumeEvent, type ResumeReason, type Timer } from '../timers/timer.ts';
-import { toMs } from './duration.ts';
-import { LeaseLostError, serializeError } from './errors.ts';
-import {
-  apiBaseUrl,
-  failedRunResponse,
-  header,
-  IDEMPOTENCY_KEY_HEADER,
-  isHttpEvent,
-  json,
-  normalizeResponse,
-  rebuildEvent,
-  resultUrl,
-  retryAfterSeconds,
-  RUN_ID_HEADER,
-  seeOther,
-  snapshotRequest,
-  withHeaders,
-  type HttpEvent,
-} from './http.ts';
-import { log } from './log.ts';
+import { TERMINAL_STATUSES, type RunStatus } from '../core/records.ts';
+import { type HttpResponse, type RequestSnapshot } from '../core/http.ts';
+import { type Journal } from '../journal/journal.ts';
+import { isResumeEvent, RESUME_EVENT_TYPE, type ResumeEvent, type ResumeReason } from '../core/resume.ts';
+import { type Timer } from '../timers/timer.ts';
+import { toMs } from '../core/duration.ts';
+import { LeaseLostError, serializeError } from '../core/errors.ts';
+import { apiBaseUrl, failedRunResponse, header, isHttpEvent, json, normalizeResponse, rebuildEvent, resultUrl, retryAfterSeconds, seeOther, snapshotRequest, withHeaders, type HttpEvent } from './api-gateway.ts';
+import { IDEMPOTENCY_KEY_HEADER, RUN_ID_HEADER } from '../core/contract.ts';
+import { log } from '../core/log.ts';
 import {
   DEFAULT_REDACT_HEADERS,
   DEFAULTS,
@@ -33,9 +21,9 @@ import {
   secretSource,
   type DurableOptions,
 } from './options.ts';
-import { RequestTooLargeError, Run, SuspendSignal } from './run.ts';
-import { signToken } from './token.ts';
-import { ulid } from './ulid.ts';
+import { RequestTooLargeError, Run, SuspendSignal } from '../engine/attempt.ts';
+import { signToken } from '../core/token.ts';
+import { ulid } from '../core/ids.ts';
 
 export interface Invocation {
   run: Run;

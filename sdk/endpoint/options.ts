@@ -1,10 +1,12 @@
 import { DynamoJournal } from '../journal/dynamodb.ts';
-import type { HttpResponse, Journal } from '../journal/journal.ts';
+import type { HttpResponse } from '../core/http.ts';
+import type { Journal } from '../journal/journal.ts';
 import { AwsTimer } from '../timers/aws.ts';
 import type { Timer } from '../timers/timer.ts';
 import { AwsStepFunctions, type StepFunctions } from '../workflows/step-functions.ts';
-import { toMs, type Duration } from './duration.ts';
-import type { SerializedError } from './errors.ts';
+import { toMs, type Duration } from '../core/duration.ts';
+import type { SerializedError } from '../core/errors.ts';
+import { ENV } from '../core/contract.ts';
 
 export interface BackoffOptions {
   /** Delay before the first retry. Default `'1s'`. */
@@ -130,7 +132,7 @@ let envJournal: DynamoJournal | undefined;
 
 export function defaultJournal(): Journal {
   if (globalDefaults.journal) return globalDefaults.journal;
-  const tableName = process.env.DURABLE_TABLE;
+  const tableName = process.env[ENV.table];
   if (!tableName) {
     throw new Error(
       'durable-endpoints: no journal configured. Deploy the endpoint with the DurableEndpoints construct (it sets DURABLE_TABLE), ' +
@@ -152,7 +154,7 @@ let envTimer: AwsTimer | undefined;
 export function defaultTimer(): Timer {
   if (globalDefaults.timer) return globalDefaults.timer;
   // The DurableEndpoints construct sets this (and the scheduler's variables) on every endpoint.
-  if (process.env.DURABLE_TIMER_STATE_MACHINE_ARN) return (envTimer ??= new AwsTimer());
+  if (process.env[ENV.timerStateMachineArn]) return (envTimer ??= new AwsTimer());
   throw new Error(
     'durable-endpoints: no timer configured, so a run cannot be resumed later. Deploy with the DurableEndpoints construct, ' +
       'run under `durable dev`, or pass `timer` to durable().',
@@ -166,7 +168,7 @@ export function secretSource(option: DurableOptions['tokenSecret']): () => Promi
       const secret =
         typeof option === 'function'
           ? await option()
-          : (option ?? globalDefaults.tokenSecret ?? process.env.DURABLE_TOKEN_SECRET ?? (await deployedSecret()));
+          : (option ?? globalDefaults.tokenSecret ?? process.env[ENV.tokenSecret] ?? (await deployedSecret()));
       if (!secret || secret.length < 16) {
         throw new Error(
           'durable-endpoints: no token secret (at least 16 characters) to sign result URLs. Deploy with the DurableEndpoints construct ' +
@@ -185,7 +187,7 @@ const deployedSecrets = new Map<string, Promise<string | undefined>>();
 
 /** The secret the construct generated, from Secrets Manager by `DURABLE_TOKEN_SECRET_ARN`. */
 function deployedSecret(): Promise<string | undefined> {
-  const arn = process.env.DURABLE_TOKEN_SECRET_ARN;
+  const arn = process.env[ENV.tokenSecretArn];
   if (!arn) return Promise.resolve(undefined);
   let secret = deployedSecrets.get(arn);
   if (!secret) {
@@ -210,5 +212,5 @@ function deployedSecret(): Promise<string | undefined> {
 }
 
 export function isDevMode(): boolean {
-  return globalDefaults.dev === true || process.env.DURABLE_DEV === '1';
+  return globalDefaults.dev === true || process.env[ENV.dev] === '1';
 }

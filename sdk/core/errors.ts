@@ -1,10 +1,22 @@
 import { toMs } from './duration.ts';
 
 /**
+ * The base of every error the kit throws on purpose, so callers can tell them from their own:
+ * `error instanceof DurableError`. Each failure mode has its own class below; `sdk/http/answers.ts`
+ * maps the ones a caller can see to HTTP answers.
+ */
+export class DurableError extends Error {
+  constructor(message: string, options?: ErrorOptions) {
+    super(message, options);
+    this.name = new.target.name;
+  }
+}
+
+/**
  * Thrown by a step to fail it at once: no retry, whatever retries are left.
  * The handler sees it from `step.run`; if it does not catch it, the run fails.
  */
-export class NonRetriableError extends Error {
+export class NonRetriableError extends DurableError {
   constructor(message: string, options?: ErrorOptions) {
     super(message, options);
     this.name = 'NonRetriableError';
@@ -15,7 +27,7 @@ export class NonRetriableError extends Error {
  * Thrown by a step to ask for the next attempt after `delay` (for example what a rate-limited API
  * said in its own Retry-After), instead of the endpoint's exponential backoff.
  */
-export class RetryAfterError extends Error {
+export class RetryAfterError extends DurableError {
   readonly delayMs: number;
   constructor(message: string, delay: number | string | Date, options?: ErrorOptions) {
     super(message, options);
@@ -41,7 +53,7 @@ export class NonDeterminismError extends NonRetriableError {
 }
 
 /** `step` was used where no durable run is active. */
-export class DurableContextError extends Error {
+export class DurableContextError extends DurableError {
   constructor(message: string) {
     super(message);
     this.name = 'DurableContextError';
@@ -49,7 +61,7 @@ export class DurableContextError extends Error {
 }
 
 /** Another invocation holds (or took over) the run: this one must stop without writing. */
-export class LeaseLostError extends Error {
+export class LeaseLostError extends DurableError {
   constructor(runId: string) {
     super(`Run ${runId} is held by another invocation; this one stops without writing.`);
     this.name = 'LeaseLostError';
@@ -57,7 +69,7 @@ export class LeaseLostError extends Error {
 }
 
 /** The journal could not be written after retries; nothing was reported as done that is not stored. */
-export class JournalError extends Error {
+export class JournalError extends DurableError {
   constructor(message: string, options?: ErrorOptions) {
     super(message, options);
     this.name = 'JournalError';
@@ -68,10 +80,44 @@ export class JournalError extends Error {
  * A timer service refused to arm a resume. The run is saved but nothing will wake it: the message
  * names the run and the service, and the cause carries the service's own error.
  */
-export class TimerError extends Error {
+export class TimerError extends DurableError {
   constructor(message: string, options?: ErrorOptions) {
     super(message, options);
     this.name = 'TimerError';
+  }
+}
+
+/** A request larger than a run can keep (as journaled): answered 413 at its first step, nothing stored. */
+export class RequestTooLargeError extends NonRetriableError {
+  readonly bytes: number;
+  constructor(message: string, bytes: number) {
+    super(message);
+    this.name = 'RequestTooLargeError';
+    this.bytes = bytes;
+  }
+}
+
+/** An `Idempotency-Key` header that is not 1-255 visible ASCII characters: 400. */
+export class IdempotencyKeyInvalidError extends DurableError {
+  constructor() {
+    super('Idempotency-Key must be 1-255 visible ASCII characters.');
+    this.name = 'BadRequest';
+  }
+}
+
+/** The key was used for a different request (method, path, query or body) to the endpoint: 422. */
+export class IdempotencyKeyReusedError extends DurableError {
+  constructor(endpoint: string) {
+    super(`This Idempotency-Key was used for a different request to ${endpoint}; use a new key for a new request.`);
+    this.name = 'IdempotencyKeyReused';
+  }
+}
+
+/** The first request with this key has not reached its first step yet: 409 with Retry-After. */
+export class RequestInProgressError extends DurableError {
+  constructor() {
+    super('A request with this Idempotency-Key is in progress; retry shortly.');
+    this.name = 'RequestInProgress';
   }
 }
 

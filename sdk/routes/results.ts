@@ -1,9 +1,12 @@
 import type { Context } from 'aws-lambda';
-import { TERMINAL_STATUSES, type HttpResponse, type Journal } from '../journal/journal.ts';
-import { apiBaseUrl, isHttpEvent, json, retryAfterSeconds, RUN_ID_HEADER, seeOther, snapshotRequest, type HttpEvent } from './http.ts';
-import { defaultJournal, secretSource, type DurableOptions } from './options.ts';
-import { verifyToken } from './token.ts';
-import { ULID_PATTERN } from './ulid.ts';
+import { TERMINAL_STATUSES } from '../core/records.ts';
+import { type HttpResponse } from '../core/http.ts';
+import { type Journal } from '../journal/journal.ts';
+import { apiBaseUrl, isHttpEvent, json, retryAfterSeconds, seeOther, snapshotRequest, type HttpEvent } from '../endpoint/api-gateway.ts';
+import { RUN_ID_HEADER } from '../core/contract.ts';
+import { defaultJournal, secretSource, type DurableOptions } from '../endpoint/options.ts';
+import { verifyToken } from '../core/token.ts';
+import { ULID_PATTERN } from '../core/ids.ts';
 
 export interface ResultsOptions {
   /** Default: `DynamoJournal` on `DURABLE_TABLE`. */

@@ -1,6 +1,6 @@
 import { AsyncLocalStorage } from 'node:async_hooks';
-import { toMs, type Duration } from './duration.ts';
-import type { StepOptions } from './options.ts';
+import { toMs, type Duration } from '../core/duration.ts';
+import type { StepOptions } from '../endpoint/options.ts';
 import type { StartedExecution } from '../workflows/step-functions.ts';
 import {
   outsideError,
@@ -10,7 +10,7 @@ import {
   type StartExecutionOptions,
   type WaitForEventOptions,
   type WaitForExecutionOptions,
-} from './run.ts';
+} from './attempt.ts';
 
 /** Holds the run of one invocation; filled once the run is loaded (see the Middy middleware). */
 export interface RunSlot {

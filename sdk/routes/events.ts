@@ -1,11 +1,14 @@
 import { randomUUID } from 'node:crypto';
 import type { Context } from 'aws-lambda';
-import { TERMINAL_STATUSES, type HttpResponse, type Journal, type ReceivedEvent } from '../journal/journal.ts';
-import { RESUME_EVENT_TYPE, type Timer } from '../timers/timer.ts';
-import { isHttpEvent, json, snapshotRequest } from './http.ts';
-import { log } from './log.ts';
-import { defaultJournal, defaultTimer } from './options.ts';
-import { EVENT_LOOKBACK_MS, eventMatches } from './run.ts';
+import { TERMINAL_STATUSES, type ReceivedEvent } from '../core/records.ts';
+import { type HttpResponse } from '../core/http.ts';
+import { type Journal } from '../journal/journal.ts';
+import { resumeEvent } from '../core/resume.ts';
+import { type Timer } from '../timers/timer.ts';
+import { isHttpEvent, json, snapshotRequest } from '../endpoint/api-gateway.ts';
+import { log } from '../core/log.ts';
+import { defaultJournal, defaultTimer } from '../endpoint/options.ts';
+import { EVENT_LOOKBACK_MS, eventMatches } from '../engine/attempt.ts';
 import { executionEvent, isExecutionStatusChange } from '../workflows/step-functions.ts';
 
 export interface EventsOptions {
@@ -80,7 +83,7 @@ async function deliver(delivered: ReceivedEvent, options: EventsOptions): Promis
       continue;
     }
     // Due now: on AWS an asynchronous invoke of the waiting endpoint (all the events Lambda may do).
-    await timer.schedule({ type: RESUME_EVENT_TYPE, endpoint: run.endpoint, functionName, runId: run.runId, attempt: run.attempt, reason: 'event' }, new Date());
+    await timer.schedule(resumeEvent({ ...run, functionName }, 'event'), new Date());
     resumed.push(waiter.runId);
   }
   log('info', 'event received', { event: received.name, id: received.id, duplicate: !fresh, resumed: resumed.length });

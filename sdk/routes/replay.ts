@@ -1,5 +1,7 @@
-import type { Journal, RunRecord } from '../journal/journal.ts';
-import { RESUME_EVENT_TYPE, type Timer } from '../timers/timer.ts';
+import type { Journal } from '../journal/journal.ts';
+import type { RunRecord } from '../core/records.ts';
+import { resumeEvent } from '../core/resume.ts';
+import { type Timer } from '../timers/timer.ts';
 
 /**
  * Runs a failed run again from where it failed: steps that succeeded stay memoized, failed steps
@@ -9,9 +11,6 @@ export async function replayRun(journal: Journal, timer: Timer, runId: string): 
   const run = await journal.reopen(runId);
   if (!run) return undefined;
   const at = new Date();
-  await timer.schedule(
-    { type: RESUME_EVENT_TYPE, endpoint: run.endpoint, functionName: run.functionName, runId, attempt: run.attempt, reason: 'replay', at: at.toISOString() },
-    at,
-  );
+  await timer.schedule(resumeEvent(run, 'replay', at), at);
   return run;
 }

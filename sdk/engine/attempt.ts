@@ -1,7 +1,9 @@
-import type { EventWaiter, Fence, Journal, ReceivedEvent, RequestSnapshot, RunRecord, RunStatus, StepRecord } from '../journal/journal.ts';
-import type { ResumeReason } from '../timers/timer.ts';
+import type { EventWaiter, ReceivedEvent, RunRecord, RunStatus, StepRecord } from '../core/records.ts';
+import type { Fence, Journal } from '../journal/journal.ts';
+import type { RequestSnapshot } from '../core/http.ts';
+import type { ResumeReason } from '../core/resume.ts';
 import { Checkpointer } from './checkpointer.ts';
-import { toMs, type Duration } from './duration.ts';
+import { toMs, type Duration } from '../core/duration.ts';
 import {
   deserializeError,
   NonDeterminismError,
@@ -10,11 +12,11 @@ import {
   serializeError,
   SerializationError,
   DurableContextError,
-} from './errors.ts';
-import { INJECT_FAILURE_HEADER } from './http.ts';
-import { log, logs } from './log.ts';
-import { backoffDelay, INLINE_SAFETY_MS, resolveBackoff, type ResolvedBackoff, type StepOptions } from './options.ts';
-import { deserialize, serialize } from './serialization.ts';
+} from '../core/errors.ts';
+import { INJECT_FAILURE_HEADER } from '../core/contract.ts';
+import { log, logs } from '../core/log.ts';
+import { backoffDelay, INLINE_SAFETY_MS, resolveBackoff, type ResolvedBackoff, type StepOptions } from '../endpoint/options.ts';
+import { deserialize, serialize } from '../core/serialization.ts';
 import {
   EXECUTION_EVENT,
   executionName,

@@ -1,5 +1,5 @@
 import { writeKey, type Fence, type Journal, type JournalWrite } from '../journal/journal.ts';
-import { JournalError, LeaseLostError } from './errors.ts';
+import { JournalError, LeaseLostError } from '../core/errors.ts';
 
 const MAX_ATTEMPTS = 6;
 

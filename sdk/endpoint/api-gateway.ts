@@ -4,14 +4,13 @@
  * failed-run JSON, the `x-durable-run-id` header).
  */
 import type { APIGatewayProxyEvent, APIGatewayProxyEventV2 } from 'aws-lambda';
-import type { HttpResponse, RequestSnapshot, RunStatus } from '../journal/journal.ts';
-import type { SerializedError } from './errors.ts';
+import type { HttpResponse, RequestSnapshot } from '../core/http.ts';
+import type { RunStatus } from '../core/records.ts';
+import { RUN_ID_HEADER } from '../core/contract.ts';
+import type { SerializedError } from '../core/errors.ts';
 
 export type HttpEvent = APIGatewayProxyEventV2 | APIGatewayProxyEvent;
 
-export const RUN_ID_HEADER = 'x-durable-run-id';
-export const IDEMPOTENCY_KEY_HEADER = 'idempotency-key';
-export const INJECT_FAILURE_HEADER = 'x-durable-inject-failure';
 
 export function isHttpEvent(event: unknown): event is HttpEvent {
   const e = event as Record<string, unknown> | null;

@@ -1,0 +1,65 @@
+/**
+ * What `lib/` (the CDK constructs), `dev/` (the dev server) and the kit's Lambdas agree on: the
+ * environment the construct sets, the kit's own routes and headers, and the shape in which a
+ * construct tells the dev server about its endpoints. One definition each; nothing is copied.
+ */
+
+/** Environment variables the `DurableEndpoints` construct sets on the functions it creates. */
+export const ENV = {
+  /** The journal's DynamoDB table. */
+  table: 'DURABLE_TABLE',
+  /** The Secrets Manager secret that signs result URLs. */
+  tokenSecretArn: 'DURABLE_TOKEN_SECRET_ARN',
+  /** The secret itself, for setups without Secrets Manager (tests, other deployments). */
+  tokenSecret: 'DURABLE_TOKEN_SECRET',
+  /** The Express state machine that waits and invokes the endpoint: short timers. */
+  timerStateMachineArn: 'DURABLE_TIMER_STATE_MACHINE_ARN',
+  /** EventBridge Scheduler's group and role: long timers. */
+  schedulerGroup: 'DURABLE_SCHEDULER_GROUP',
+  schedulerRoleArn: 'DURABLE_SCHEDULER_ROLE_ARN',
+  /** `'1'` under the dev server only: enables fault injection. Refused on AWS. */
+  dev: 'DURABLE_DEV',
+  /** debug | info | warn | error; default warn. */
+  logLevel: 'DURABLE_LOG_LEVEL',
+} as const;
+
+/** The kit's routes, on the same API as the endpoints. */
+export const ROUTES = {
+  results: 'GET /runs/{runId}',
+  events: 'POST /events',
+} as const;
+
+/** Headers of the HTTP protocol (DESIGN.md), lower-case. */
+export const RUN_ID_HEADER = 'x-durable-run-id';
+export const IDEMPOTENCY_KEY_HEADER = 'idempotency-key';
+export const INJECT_FAILURE_HEADER = 'x-durable-inject-failure';
+
+/** Event names under this prefix are the kit's own (e.g. Step Functions execution results). */
+export const RESERVED_EVENT_PREFIX = 'durable-endpoints/';
+
+/**
+ * One durable endpoint as a construct declares it and the dev server serves it: the same handler
+ * file and export that `cdk deploy` bundles, the same route and timeout.
+ */
+export interface EndpointDefinition {
+  /** `'POST /process'`. */
+  routeKey: string;
+  /** Absolute path of the handler's source file. */
+  entry: string;
+  /** The handler's export name. */
+  handler: string;
+  /** API Gateway payload format: 2.0 on an HTTP API, 1.0 on a REST API. */
+  format: '2.0' | '1.0';
+  timeoutMs: number;
+  /** The function's construct path, e.g. `'DurableEndpointsExample/Durable/POST-process'`: how resumes name it locally. */
+  functionName: string;
+}
+
+// Shared through globalThis: the CDK app and the dev server's loader may hold two copies of the kit.
+const REGISTRY_KEY = Symbol.for('durable-endpoints.endpoints');
+
+/** Where constructs announce their endpoints while a CDK app is built: how `durable dev` finds them. */
+export function endpointRegistry(): EndpointDefinition[][] {
+  const global = globalThis as Record<symbol, unknown>;
+  return (global[REGISTRY_KEY] ??= []) as EndpointDefinition[][];
+}

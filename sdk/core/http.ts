@@ -1,0 +1,30 @@
+/** The HTTP shapes every layer shares: a response as API Gateway's proxy integration takes it, and what a run keeps of its request. */
+
+/** An HTTP response as API Gateway's Lambda proxy integration takes it. */
+export interface HttpResponse {
+  statusCode: number;
+  headers?: Record<string, string>;
+  multiValueHeaders?: Record<string, string[]>;
+  cookies?: string[];
+  body?: string;
+  isBase64Encoded?: boolean;
+}
+
+/** What is kept of the request that started a run, so an attempt can rebuild the event exactly. */
+export interface RequestSnapshot {
+  /** API Gateway payload format: 2.0 (HTTP API) or 1.0 (REST API). */
+  format: '2.0' | '1.0';
+  method: string;
+  path: string;
+  /** The query string without `?`, as the client sent it. */
+  rawQuery: string;
+  /** Lower-case names; the endpoint's `redactHeaders` are left out. */
+  headers: Record<string, string>;
+  cookies?: string[];
+  body: string | null;
+  isBase64Encoded: boolean;
+  routeKey: string;
+  pathParameters?: Record<string, string>;
+  stageVariables?: Record<string, string>;
+  requestContext: Record<string, unknown>;
+}

@@ -1,0 +1,97 @@
+/** What the journal keeps: runs, steps, event waiters, events, idempotency claims. Adapters store these; the engine reads and writes them. */
+import type { SerializedError } from './errors.ts';
+import type { HttpResponse, RequestSnapshot } from './http.ts';
+
+/** running: working or due to retry; sleeping / waiting: suspended on a sleep or an event. */
+export type RunStatus = 'running' | 'sleeping' | 'waiting' | 'completed' | 'failed';
+
+export const TERMINAL_STATUSES: readonly RunStatus[] = ['completed', 'failed'];
+
+export interface RunRecord {
+  runId: string;
+  endpoint: string;
+  /** The Lambda function that runs the endpoint: where resumes and replays are delivered. */
+  functionName?: string;
+  status: RunStatus;
+  /** The number of the latest attempt (invocation) of the run; also the fencing token of its lease. */
+  attempt: number;
+  createdAt: string;
+  updatedAt: string;
+  /** When a suspended run is due to resume. */
+  wakeAt?: string;
+  leaseOwner?: string;
+  /** Epoch ms after which another invocation may take the run over. */
+  leaseExpiresAt?: number;
+  response?: HttpResponse;
+  error?: SerializedError;
+  /** Epoch seconds: DynamoDB's TTL deletes the run's items some time after this. */
+  ttl: number;
+}
+
+/** retrying: due again at `retryAt`; sleeping: a sleep until `wakeAt`; waiting: for an event until `wakeAt`. */
+export type StepStatus = 'completed' | 'retrying' | 'failed' | 'sleeping' | 'waiting';
+
+export interface StepRecord {
+  /** The step id with its `:n` suffix when the id repeats. */
+  id: string;
+  /** Call order in the attempt that first journaled the step. */
+  seq: number;
+  status: StepStatus;
+  /** The result as JSON text (Dates tagged); absent when the step returned nothing. */
+  output?: string;
+  error?: SerializedError;
+  /** Attempts made so far, over all invocations. */
+  attempts: number;
+  /** Started while other steps of the run were in flight: its position may differ between attempts. */
+  concurrent?: boolean;
+  startedAt: string;
+  endedAt?: string;
+  retryAt?: string;
+  /** When a sleep ends, or when waiting for an event times out. */
+  wakeAt?: string;
+  /** The event a waiting step waits for. */
+  event?: string;
+}
+
+/** A run's step waiting for an event: found by `POST /events` through the event name. */
+export interface EventWaiter {
+  name: string;
+  /** Dotted paths into the event (`data.orderId`) and the values they must equal. */
+  match: Record<string, unknown>;
+  runId: string;
+  stepId: string;
+  seq: number;
+  /** The attempt that registered it: what a resume after the event names. */
+  attempt: number;
+  endpoint: string;
+  functionName?: string;
+  timeoutAt: string;
+  ttl: number;
+}
+
+/** Which run an `Idempotency-Key` of an endpoint belongs to. */
+export interface IdempotencyClaim {
+  endpoint: string;
+  /** A hash of who is calling (the Authorization header and the authorizer's context): keys are per caller. */
+  caller: string;
+  key: string;
+  claimedAt: string;
+  runId: string;
+  /** A hash of the request (method, path, query, body): the same key with another request is refused. */
+  fingerprint: string;
+  ttl: number;
+}
+
+/** An event as `POST /events` received it. */
+export interface ReceivedEvent {
+  name: string;
+  id: string;
+  data: unknown;
+  receivedAt: string;
+}
+
+export interface LoadedRun {
+  run: RunRecord;
+  request: RequestSnapshot;
+  steps: StepRecord[];
+}

@@ -1,0 +1,44 @@
+export { durable, durableHandler, type DurableMiddleware } from './endpoint/middleware.ts';
+export { step } from './engine/step.ts';
+export {
+  NonRetriableError,
+  RetryAfterError,
+  SerializationError,
+  NonDeterminismError,
+  DurableContextError,
+  LeaseLostError,
+  JournalError,
+  TimerError,
+  type SerializedError,
+} from './core/errors.ts';
+export { configureDurable, type DurableOptions, type StepOptions, type BackoffOptions, type FailureInfo } from './endpoint/options.ts';
+export { createResultsHandler, type ResultsOptions } from './routes/results.ts';
+export { replayRun } from './routes/replay.ts';
+export { createEventsHandler, type EventsOptions } from './routes/events.ts';
+export type { DurableEvent, WaitForEventOptions, StartExecutionOptions, WaitForExecutionOptions, ExecutionResult } from './engine/attempt.ts';
+export {
+  AwsStepFunctions,
+  EXECUTION_EVENT,
+  type AwsStepFunctionsOptions,
+  type StepFunctions,
+  type StartExecutionRequest,
+  type StartedExecution,
+  type ExecutionStatus,
+  type ExecutionEventData,
+} from './workflows/step-functions.ts';
+export { setLogSink, type LogSink, type LogFields, type Level } from './core/log.ts';
+export { signToken, verifyToken } from './core/token.ts';
+export { RUN_ID_HEADER, IDEMPOTENCY_KEY_HEADER, INJECT_FAILURE_HEADER } from './core/contract.ts';
+export type { Duration } from './core/duration.ts';
+export { DynamoJournal, type DynamoJournalOptions } from './journal/dynamodb.ts';
+export type { Journal, JournalWrite, Fence, RunFilter } from './journal/journal.ts';
+export type { RunRecord, StepRecord, RunStatus, StepStatus, LoadedRun, EventWaiter, ReceivedEvent } from './core/records.ts';
+export type { RequestSnapshot, HttpResponse } from './core/http.ts';
+export { LocalTimer, type LocalTimerOptions } from './timers/local.ts';
+export { isResumeEvent, RESUME_EVENT_TYPE, type ResumeEvent, type ResumeReason } from './core/resume.ts';
+export { type Timer } from './timers/timer.ts';
+export { AwsTimer, type AwsTimerOptions } from './timers/aws.ts';
+export { StepFunctionsTimer, type StepFunctionsTimerOptions } from './timers/step-functions.ts';
+export { SchedulerTimer, type SchedulerTimerOptions } from './timers/scheduler.ts';
+export { LambdaInvokeTimer, type LambdaInvokeTimerOptions } from './timers/lambda-invoke.ts';
+export type { TimerMessage } from './timers/delivery.ts';
