@@ -48,18 +48,28 @@ export interface EndpointDefinition {
   entry: string;
   /** The handler's export name. */
   handler: string;
-  /** API Gateway payload format: 2.0 on an HTTP API, 1.0 on a REST API. */
-  format: '2.0' | '1.0';
+  /** The API it is routed on: an HTTP API (payload format 2.0) or a REST API (1.0). */
+  apiType: 'http' | 'rest';
   timeoutMs: number;
   /** The function's construct path, e.g. `'DurableEndpointsExample/Durable/POST-process'`: how resumes name it locally. */
   functionName: string;
 }
 
-// Shared through globalThis: the CDK app and the dev server's loader may hold two copies of the kit.
-const REGISTRY_KEY = Symbol.for('durable-endpoints.endpoints');
+/** What announces endpoints while a CDK app is built: each `DurableEndpoints` construct. */
+export interface EndpointRegistrant {
+  readonly endpoints: readonly EndpointDefinition[];
+}
 
-/** Where constructs announce their endpoints while a CDK app is built: how `durable dev` finds them. */
-export function endpointRegistry(): EndpointDefinition[][] {
+/** API Gateway's payload format for an API type. */
+export function payloadFormat(apiType: EndpointDefinition['apiType']): '2.0' | '1.0' {
+  return apiType === 'rest' ? '1.0' : '2.0';
+}
+
+// Shared through globalThis: the CDK app and the dev server's loader may hold two copies of the kit.
+const REGISTRY_KEY = Symbol.for('durable-endpoints.constructs');
+
+/** Every construct that declared endpoints in this process, in order: how `durable dev` finds an app's endpoints. */
+export function endpointRegistry(): EndpointRegistrant[] {
   const global = globalThis as Record<symbol, unknown>;
-  return (global[REGISTRY_KEY] ??= []) as EndpointDefinition[][];
+  return (global[REGISTRY_KEY] ??= []) as EndpointRegistrant[];
 }
