@@ -126,7 +126,7 @@ describe('durable replay', () => {
     await writeFile(
       entry,
       `import { appendFileSync, existsSync } from 'node:fs';
-import { durableHandler, NonRetriableError, step } from ${JSON.stringify(resolve('sdk/server/index.ts'))};
+import { durableHandler, NonRetriableError, step } from ${JSON.stringify(resolve('sdk/index.ts'))};
 export const handler = durableHandler(async () => {
   const order = await step.run('reserve', () => { appendFileSync(${JSON.stringify(journalOfCalls)}, 'reserve\\n'); return 'order-1'; });
   await step.run('charge', () => { if (!existsSync(${JSON.stringify(flag)})) throw new NonRetriableError('payment provider down'); });

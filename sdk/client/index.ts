@@ -6,7 +6,7 @@
  * served to a page as is once its types are stripped.
  */
 
-// The protocol's names, as in sdk/server/http.ts; not imported, so that this module stands alone.
+// The protocol's names, as in sdk/core/contract.ts; not imported, so that this module stands alone.
 const RUN_ID_HEADER = 'x-durable-run-id';
 const IDEMPOTENCY_KEY_HEADER = 'idempotency-key';
 const RESULTS_PATH = /\/runs\/[0-9A-Z]{26}$/;
