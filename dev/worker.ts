@@ -6,7 +6,7 @@
 import { pathToFileURL } from 'node:url';
 import { parentPort, workerData } from 'node:worker_threads';
 import { configureDurable, DynamoJournal, setLogSink } from '../sdk/index.ts';
-import { lambdaContext } from '../sdk/testing/index.ts';
+import { headerFaults, lambdaContext } from '../sdk/testing/index.ts';
 import { localDynamoClient } from './dynamodb-local.ts';
 import type { FromWorker, ToWorker, WorkerConfig } from './protocol.ts';
 
@@ -23,7 +23,7 @@ configureDurable({
   // always reaches the server before the 303 that follows it.
   timer: { schedule: async (event, at) => send({ type: 'schedule', event, at: at.getTime() }) },
   tokenSecret: config.tokenSecret,
-  dev: true,
+  faults: headerFaults,
 });
 setLogSink((level, message, fields) => send({ type: 'log', level, message, fields: JSON.parse(JSON.stringify(fields)) }));
 

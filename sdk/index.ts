@@ -9,13 +9,24 @@ export {
   LeaseLostError,
   JournalError,
   TimerError,
+  DurableError,
+  RequestTooLargeError,
+  IdempotencyKeyInvalidError,
+  IdempotencyKeyReusedError,
+  RequestInProgressError,
   type SerializedError,
 } from './core/errors.ts';
-export { configureDurable, type DurableOptions, type StepOptions, type BackoffOptions, type FailureInfo } from './endpoint/options.ts';
+export { type DurableOptions, type FailureInfo } from './endpoint/options.ts';
+export { configureDurable, type ProcessDefaults, type FaultSource } from './endpoint/deployment.ts';
+export type { StepOptions, BackoffOptions } from './engine/retries.ts';
+export type { FaultInjector } from './engine/attempt.ts';
+export { systemClock, type Clock } from './core/clock.ts';
 export { createResultsHandler, type ResultsOptions } from './routes/results.ts';
 export { replayRun } from './routes/replay.ts';
 export { createEventsHandler, type EventsOptions } from './routes/events.ts';
-export type { DurableEvent, WaitForEventOptions, StartExecutionOptions, WaitForExecutionOptions, ExecutionResult } from './engine/attempt.ts';
+export type { DurableEvent, WaitForEventOptions } from './engine/events.ts';
+export type { StartExecutionOptions, WaitForExecutionOptions, ExecutionResult } from './engine/executions.ts';
+export { recoverRuns } from './routes/recovery.ts';
 export {
   AwsStepFunctions,
   EXECUTION_EVENT,
@@ -35,7 +46,7 @@ export type { Journal, JournalWrite, Fence, RunFilter } from './journal/journal.
 export type { RunRecord, StepRecord, RunStatus, StepStatus, LoadedRun, EventWaiter, ReceivedEvent } from './core/records.ts';
 export type { RequestSnapshot, HttpResponse } from './core/http.ts';
 export { LocalTimer, type LocalTimerOptions } from './timers/local.ts';
-export { isResumeEvent, RESUME_EVENT_TYPE, type ResumeEvent, type ResumeReason } from './core/resume.ts';
+export { isResumeEvent, resumeEvent, RESUME_EVENT_TYPE, type ResumeEvent, type ResumeReason } from './core/resume.ts';
 export { type Timer } from './timers/timer.ts';
 export { AwsTimer, type AwsTimerOptions } from './timers/aws.ts';
 export { StepFunctionsTimer, type StepFunctionsTimerOptions } from './timers/step-functions.ts';

@@ -1,8 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { toMs } from '../sdk/core/duration.ts';
 import { RetryAfterError, SerializationError, signToken, verifyToken } from '../sdk/index.ts';
-import { backoffDelay } from '../sdk/endpoint/options.ts';
-import { parseInjectedFailures } from '../sdk/engine/attempt.ts';
+import { backoffDelay } from '../sdk/engine/retries.ts';
+import { parseInjectedFailures } from '../sdk/endpoint/fault-injection.ts';
 import { deserialize, serialize } from '../sdk/core/serialization.ts';
 
 describe('durations', () => {

@@ -1,13 +1,9 @@
 /**
- * The HTTP protocol of durable endpoints in one place: API Gateway events in (payload 2.0 and 1.0),
- * request snapshots, rebuilt events, and the responses of DESIGN.md (303 to the results URL,
- * failed-run JSON, the `x-durable-run-id` header).
+ * API Gateway at the edge: events in (payload 2.0 and 1.0), the request snapshot a run keeps, the
+ * event an attempt rebuilds from it, and a handler's result as API Gateway reads it.
  */
 import type { APIGatewayProxyEvent, APIGatewayProxyEventV2 } from 'aws-lambda';
 import type { HttpResponse, RequestSnapshot } from '../core/http.ts';
-import type { RunStatus } from '../core/records.ts';
-import { RUN_ID_HEADER } from '../core/contract.ts';
-import type { SerializedError } from '../core/errors.ts';
 
 export type HttpEvent = APIGatewayProxyEventV2 | APIGatewayProxyEvent;
 
@@ -128,54 +124,6 @@ export function normalizeResponse(result: unknown): HttpResponse {
 
 export function withHeaders(response: HttpResponse, headers: Record<string, string>): HttpResponse {
   return { ...response, headers: { ...response.headers, ...headers } };
-}
-
-export function json(statusCode: number, body: unknown, headers: Record<string, string> = {}): HttpResponse {
-  return {
-    statusCode,
-    headers: { 'content-type': 'application/json', 'cache-control': 'no-store', ...headers },
-    body: JSON.stringify(body),
-  };
-}
-
-/** The answer of a run that continues asynchronously: 303 to its results URL. */
-export function seeOther(runId: string, resultUrl: string, retryAfter: number, status: RunStatus = 'running'): HttpResponse {
-  return json(303, { runId, status, resultUrl }, { location: resultUrl, 'retry-after': String(retryAfter), [RUN_ID_HEADER]: runId });
-}
-
-/**
- * When to look again, in seconds. A run waiting for an event may finish any moment (its wake time
- * is only the timeout), so its callers come back at once and long-poll; other runs have nothing to
- * show before their wake time.
- */
-export function retryAfterSeconds(wakeAt: number | undefined, waitingForEvent: boolean): number {
-  if (waitingForEvent || wakeAt === undefined) return 1;
-  return Math.max(1, Math.ceil((wakeAt - Date.now()) / 1_000));
-}
-
-export function failedRunResponse(runId: string, error: SerializedError): HttpResponse {
-  return json(500, { runId, status: 'failed', error: { name: error.name, message: error.message } }, { [RUN_ID_HEADER]: runId });
-}
-
-/**
- * Origin plus stage prefix of the API the request came through, so the results URL is on the same
- * API (a browser follows a same-origin 303 by itself). Custom-domain base paths need `resultsBaseUrl`.
- */
-export function apiBaseUrl(snapshot: Pick<RequestSnapshot, 'format' | 'headers' | 'requestContext' | 'path'>): string {
-  const context = snapshot.requestContext as { domainName?: string; stage?: string; path?: string };
-  const host = context.domainName ?? snapshot.headers.host ?? 'localhost';
-  const proto = snapshot.headers['x-forwarded-proto'] ?? (/^(localhost|127\.|\[::1\])/.test(host) ? 'http' : 'https');
-  let prefix = '';
-  if (snapshot.format === '2.0') {
-    if (context.stage && context.stage !== '$default') prefix = `/${context.stage}`;
-  } else if (context.path && context.path.endsWith(snapshot.path)) {
-    prefix = context.path.slice(0, context.path.length - snapshot.path.length);
-  }
-  return `${proto}://${host}${prefix}`;
-}
-
-export function resultUrl(base: string, runId: string, token: string): string {
-  return `${base.replace(/\/+$/, '')}/runs/${runId}?token=${encodeURIComponent(token)}`;
 }
 
 export function header(headers: Record<string, string | undefined> | null | undefined, name: string): string | undefined {

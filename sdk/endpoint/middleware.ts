@@ -37,17 +37,17 @@ export function durable(options: DurableOptions = {}): DurableMiddleware {
       if ('response' in begun) return begun.response; // a duplicate resume: nothing to run
       request.internal[INVOCATION] = begun.invocation;
       request.event = begun.invocation.event;
-      slot.run = begun.invocation.run;
+      slot.run = begun.invocation.attempt;
       return undefined;
     },
     after: async (request) => {
       const invocation = request.internal[INVOCATION] as Invocation | undefined;
-      if (invocation) request.response = await endpoint.finish(invocation, request.response);
+      if (invocation) request.response = await endpoint.end(invocation, { ok: true, value: request.response });
     },
     onError: async (request) => {
       const invocation = request.internal[INVOCATION] as Invocation | undefined;
       if (!invocation) return;
-      request.response = await endpoint.fail(invocation, request.error);
+      request.response = await endpoint.end(invocation, { ok: false, error: request.error });
     },
   };
 }
@@ -66,10 +66,10 @@ export function durableHandler<E, R>(
     const { invocation } = begun;
     let result: R;
     try {
-      result = await runStorage.run({ run: invocation.run }, () => handler(invocation.event as E, context));
+      result = await runStorage.run({ run: invocation.attempt }, () => handler(invocation.event as E, context));
     } catch (error) {
-      return endpoint.fail(invocation, error);
+      return endpoint.end(invocation, { ok: false, error });
     }
-    return endpoint.finish(invocation, result);
+    return endpoint.end(invocation, { ok: true, value: result });
   };
 }

@@ -1,27 +1,22 @@
 import { AsyncLocalStorage } from 'node:async_hooks';
 import { toMs, type Duration } from '../core/duration.ts';
-import type { StepOptions } from '../endpoint/options.ts';
 import type { StartedExecution } from '../workflows/step-functions.ts';
-import {
-  outsideError,
-  type DurableEvent,
-  type ExecutionResult,
-  type Run,
-  type StartExecutionOptions,
-  type WaitForEventOptions,
-  type WaitForExecutionOptions,
-} from './attempt.ts';
+import { outsideError, type Attempt } from './attempt.ts';
+import { waitForEvent, type DurableEvent, type WaitForEventOptions } from './events.ts';
+import { startExecution, waitForExecution, type ExecutionResult, type StartExecutionOptions, type WaitForExecutionOptions } from './executions.ts';
+import type { StepOptions } from './retries.ts';
+import { sleep } from './sleep.ts';
 
-/** Holds the run of one invocation; filled once the run is loaded (see the Middy middleware). */
+/** Holds the attempt of one invocation; filled once the run is loaded (see the Middy middleware). */
 export interface RunSlot {
-  run?: Run;
+  run?: Attempt;
 }
 
 // One store per process even if two copies of this module load (a bundled handler and the dev server).
 const STORAGE_KEY = Symbol.for('durable-endpoints.run-storage');
 export const runStorage = ((globalThis as Record<symbol, unknown>)[STORAGE_KEY] ??= new AsyncLocalStorage<RunSlot>()) as AsyncLocalStorage<RunSlot>;
 
-function currentRun(stepId: string): Run {
+function currentRun(stepId: string): Attempt {
   const run = runStorage.getStore()?.run;
   if (!run || run.closed) throw outsideError(stepId);
   return run;
@@ -35,7 +30,7 @@ export const step = {
    * after the last retry, or on a `NonRetriableError`, the error is thrown here.
    */
   run<T>(id: string, fn: () => T | Promise<T>, options?: StepOptions): Promise<Awaited<T>> {
-    return currentRun(id).step(id, fn, options);
+    return currentRun(id).run(id, fn, options);
   },
 
   /**
@@ -43,14 +38,15 @@ export const step = {
    * run (the caller gets the 303) and a timer resumes it. The wake time is fixed by the first attempt.
    */
   sleep(id: string, duration: Duration): Promise<void> {
-    return currentRun(id).sleep(id, Date.now() + toMs(duration, `step.sleep('${id}') duration`));
+    const attempt = currentRun(id);
+    return sleep(attempt, id, attempt.clock.now() + toMs(duration, `step.sleep('${id}') duration`));
   },
 
   /** Waits until `date`, as `sleep` does. A date in the past returns at once. */
   sleepUntil(id: string, date: Date | string | number): Promise<void> {
     const at = new Date(date).getTime();
     if (Number.isNaN(at)) throw new TypeError(`step.sleepUntil('${id}') needs a valid date, got ${JSON.stringify(date)}.`);
-    return currentRun(id).sleep(id, at);
+    return sleep(currentRun(id), id, at);
   },
 
   /**
@@ -59,7 +55,7 @@ export const step = {
    * that arrived up to 5 minutes before the wait began also counts.
    */
   waitForEvent<T = unknown>(id: string, options: WaitForEventOptions): Promise<DurableEvent<T> | null> {
-    return currentRun(id).waitForEvent<T>(id, options);
+    return waitForEvent<T>(currentRun(id), id, options);
   },
 
   /**
@@ -68,7 +64,7 @@ export const step = {
    * Journaled like `step.run`; resolves to `{ executionArn, startDate }`.
    */
   startExecution(id: string, options: StartExecutionOptions): Promise<StartedExecution> {
-    return currentRun(id).startExecution(id, options);
+    return startExecution(currentRun(id), id, options);
   },
 
   /**
@@ -77,6 +73,6 @@ export const step = {
    * 5 minutes before the wait began also counts, so call it soon after `startExecution`.
    */
   waitForExecution<T = unknown>(id: string, executionArn: string, options: WaitForExecutionOptions): Promise<ExecutionResult<T> | null> {
-    return currentRun(id).waitForExecution<T>(id, executionArn, options);
+    return waitForExecution<T>(currentRun(id), id, executionArn, options);
   },
 };

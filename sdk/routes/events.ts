@@ -5,10 +5,11 @@ import { type HttpResponse } from '../core/http.ts';
 import { type Journal } from '../journal/journal.ts';
 import { resumeEvent } from '../core/resume.ts';
 import { type Timer } from '../timers/timer.ts';
-import { isHttpEvent, json, snapshotRequest } from '../endpoint/api-gateway.ts';
+import { json } from '../endpoint/answers.ts';
+import { isHttpEvent, snapshotRequest } from '../endpoint/api-gateway.ts';
 import { log } from '../core/log.ts';
-import { defaultJournal, defaultTimer } from '../endpoint/options.ts';
-import { EVENT_LOOKBACK_MS, eventMatches } from '../engine/attempt.ts';
+import { defaultJournal, defaultTimer } from '../endpoint/deployment.ts';
+import { EVENT_LOOKBACK_MS, eventMatches } from '../engine/events.ts';
 import { executionEvent, isExecutionStatusChange } from '../workflows/step-functions.ts';
 
 export interface EventsOptions {

@@ -2,9 +2,10 @@ import type { Context } from 'aws-lambda';
 import { TERMINAL_STATUSES } from '../core/records.ts';
 import { type HttpResponse } from '../core/http.ts';
 import { type Journal } from '../journal/journal.ts';
-import { apiBaseUrl, isHttpEvent, json, retryAfterSeconds, seeOther, snapshotRequest, type HttpEvent } from '../endpoint/api-gateway.ts';
+import { apiBaseUrl, json, retryAfterSeconds, seeOther } from '../endpoint/answers.ts';
+import { isHttpEvent, snapshotRequest, type HttpEvent } from '../endpoint/api-gateway.ts';
 import { RUN_ID_HEADER } from '../core/contract.ts';
-import { defaultJournal, secretSource, type DurableOptions } from '../endpoint/options.ts';
+import { defaultJournal, secretSource, type SecretOption } from '../endpoint/deployment.ts';
 import { verifyToken } from '../core/token.ts';
 import { ULID_PATTERN } from '../core/ids.ts';
 
@@ -12,7 +13,7 @@ export interface ResultsOptions {
   /** Default: `DynamoJournal` on `DURABLE_TABLE`. */
   journal?: Journal;
   /** The secret the endpoints sign result URLs with. Default: `DURABLE_TOKEN_SECRET`. */
-  tokenSecret?: DurableOptions['tokenSecret'];
+  tokenSecret?: SecretOption;
   /** Long-poll length when the query has no `wait`. Default 20 s. */
   defaultWaitSeconds?: number;
   /** Upper bound of `wait`: API Gateway cuts requests at 30 s. Default 25 s. */

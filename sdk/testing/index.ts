@@ -145,3 +145,4 @@ export class ManualTimer implements Timer {
     return next.event;
   }
 }
+export { headerFaults, injectFailures, parseInjectedFailures, type InjectedFailure } from '../endpoint/fault-injection.ts';

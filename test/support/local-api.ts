@@ -20,7 +20,7 @@ import {
   type DurableOptions,
   type DynamoJournal,
 } from '../../sdk/index.ts';
-import { lambdaContext } from '../../sdk/testing/index.ts';
+import { headerFaults, lambdaContext } from '../../sdk/testing/index.ts';
 import { createTestJournal, TOKEN_SECRET } from './fixture.ts';
 
 /** One request as the API received it. */
@@ -117,7 +117,7 @@ export async function startLocalApi(options: LocalApiOptions = {}): Promise<Loca
   };
   const timer = new LocalTimer({ invoke: (event) => endpoints[event.endpoint]!(event, lambdaContext()) });
   // The example endpoint takes journal, timer and secret from the process defaults, as under the dev server.
-  configureDurable({ journal, timer, tokenSecret: TOKEN_SECRET, dev: true });
+  configureDurable({ journal, timer, tokenSecret: TOKEN_SECRET, faults: headerFaults });
 
   const wait = options.resultsWaitSeconds ?? 1;
   api.route([

@@ -1,0 +1,84 @@
+/**
+ * The answers of the HTTP protocol (DESIGN.md) in one place: 303 to the results URL with
+ * `Retry-After`, the failed-run JSON, the `x-durable-run-id` header, and the HTTP answer for each
+ * error a caller can see.
+ */
+import { RUN_ID_HEADER } from '../core/contract.ts';
+import {
+  DurableError,
+  IdempotencyKeyInvalidError,
+  IdempotencyKeyReusedError,
+  JournalError,
+  RequestInProgressError,
+  RequestTooLargeError,
+  type SerializedError,
+} from '../core/errors.ts';
+import type { HttpResponse, RequestSnapshot } from '../core/http.ts';
+import type { RunStatus } from '../core/records.ts';
+
+export function json(statusCode: number, body: unknown, headers: Record<string, string> = {}): HttpResponse {
+  return {
+    statusCode,
+    headers: { 'content-type': 'application/json', 'cache-control': 'no-store', ...headers },
+    body: JSON.stringify(body),
+  };
+}
+
+/** The answer of a run that continues asynchronously: 303 to its results URL. */
+export function seeOther(runId: string, resultUrl: string, retryAfter: number, status: RunStatus = 'running'): HttpResponse {
+  return json(303, { runId, status, resultUrl }, { location: resultUrl, 'retry-after': String(retryAfter), [RUN_ID_HEADER]: runId });
+}
+
+/**
+ * When to look again, in seconds. A run waiting for an event may finish any moment (its wake time
+ * is only the timeout), so its callers come back at once and long-poll; other runs have nothing to
+ * show before their wake time.
+ */
+export function retryAfterSeconds(wakeAt: number | undefined, waitingForEvent: boolean, now = Date.now()): number {
+  if (waitingForEvent || wakeAt === undefined) return 1;
+  return Math.max(1, Math.ceil((wakeAt - now) / 1_000));
+}
+
+export function failedRunResponse(runId: string, error: SerializedError): HttpResponse {
+  return json(500, { runId, status: 'failed', error: { name: error.name, message: error.message } }, { [RUN_ID_HEADER]: runId });
+}
+
+/**
+ * Origin plus stage prefix of the API the request came through, so the results URL is on the same
+ * API (a browser follows a same-origin 303 by itself). Custom-domain base paths need `resultsBaseUrl`.
+ */
+export function apiBaseUrl(snapshot: Pick<RequestSnapshot, 'format' | 'headers' | 'requestContext' | 'path'>): string {
+  const context = snapshot.requestContext as { domainName?: string; stage?: string; path?: string };
+  const host = context.domainName ?? snapshot.headers.host ?? 'localhost';
+  const proto = snapshot.headers['x-forwarded-proto'] ?? (/^(localhost|127\.|\[::1\])/.test(host) ? 'http' : 'https');
+  let prefix = '';
+  if (snapshot.format === '2.0') {
+    if (context.stage && context.stage !== '$default') prefix = `/${context.stage}`;
+  } else if (context.path && context.path.endsWith(snapshot.path)) {
+    prefix = context.path.slice(0, context.path.length - snapshot.path.length);
+  }
+  return `${proto}://${host}${prefix}`;
+}
+
+export function resultUrl(base: string, runId: string, token: string): string {
+  return `${base.replace(/\/+$/, '')}/runs/${runId}?token=${encodeURIComponent(token)}`;
+}
+
+
+const STATUS_OF: [new (...args: never[]) => DurableError, number, Record<string, string>?][] = [
+  [IdempotencyKeyInvalidError, 400],
+  [RequestTooLargeError, 413],
+  [IdempotencyKeyReusedError, 422],
+  [RequestInProgressError, 409, { 'retry-after': '1' }],
+  [JournalError, 503],
+];
+
+/** The answer a caller gets for one of the kit's errors, or undefined for any other error. */
+export function errorAnswer(error: unknown, runId?: string): HttpResponse | undefined {
+  for (const [type, status, headers] of STATUS_OF) {
+    if (!(error instanceof type)) continue;
+    const body = { error: { name: error.name, message: error.message } };
+    return json(status, runId === undefined ? body : { runId, status: 'error', ...body }, headers);
+  }
+  return undefined;
+}

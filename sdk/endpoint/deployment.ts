@@ -1,0 +1,141 @@
+/**
+ * What an endpoint, the results route and the events route use when their options name nothing:
+ * the process defaults that `configureDurable` sets (the dev server, the test harness), else the
+ * AWS adapters configured from the environment the `DurableEndpoints` construct sets. The one
+ * module that names the AWS adapters.
+ */
+import type { Clock } from '../core/clock.ts';
+import { ENV } from '../core/contract.ts';
+import type { RequestSnapshot } from '../core/http.ts';
+import type { FaultInjector } from '../engine/attempt.ts';
+import { DynamoJournal } from '../journal/dynamodb.ts';
+import type { Journal } from '../journal/journal.ts';
+import { AwsTimer } from '../timers/aws.ts';
+import type { Timer } from '../timers/timer.ts';
+import { AwsStepFunctions, type StepFunctions } from '../workflows/step-functions.ts';
+import { headerFaults } from './fault-injection.ts';
+
+/**
+ * Makes steps fail on purpose for one request: given the request (and a description for log lines),
+ * the injector for its attempt, or undefined. The dev server supplies one that reads
+ * `x-durable-inject-failure`; nothing does on AWS.
+ */
+export type FaultSource = (request: RequestSnapshot, where: string) => FaultInjector | undefined;
+
+export interface ProcessDefaults {
+  journal?: Journal;
+  timer?: Timer;
+  stepFunctions?: StepFunctions;
+  tokenSecret?: string;
+  /** Time for the engine: the test harness passes a virtual clock. */
+  clock?: Clock;
+  /** Fault injection, for the dev server and the test harness only. */
+  faults?: FaultSource;
+}
+
+// Shared through globalThis so that two copies of this module (a bundled handler and the dev
+// server) see the same defaults.
+const GLOBAL_KEY = Symbol.for('durable-endpoints.defaults');
+const globalDefaults = ((globalThis as Record<symbol, unknown>)[GLOBAL_KEY] ??= {}) as ProcessDefaults;
+
+/**
+ * Sets process-wide defaults for endpoints that do not pass their own `journal`, `timer`,
+ * `stepFunctions` or `tokenSecret`: what the dev server and test harnesses use to run unchanged
+ * handlers. A key set to undefined goes back to the deployment's default.
+ */
+export function configureDurable(defaults: ProcessDefaults): void {
+  Object.assign(globalDefaults, defaults);
+}
+
+export function processDefaults(): Readonly<ProcessDefaults> {
+  return globalDefaults;
+}
+
+/** The fault source in force: the one configured, else the request header when `DURABLE_DEV=1` (the dev server's workers). */
+export function defaultFaults(): FaultSource | undefined {
+  return globalDefaults.faults ?? (process.env[ENV.dev] === '1' ? headerFaults : undefined);
+}
+
+let envJournal: DynamoJournal | undefined;
+
+export function defaultJournal(): Journal {
+  if (globalDefaults.journal) return globalDefaults.journal;
+  const tableName = process.env[ENV.table];
+  if (!tableName) {
+    throw new Error(
+      `durable-endpoints: no journal configured. Deploy the endpoint with the DurableEndpoints construct (it sets ${ENV.table}), ` +
+        'run it under `durable dev`, or pass `journal` to durable().',
+    );
+  }
+  envJournal ??= new DynamoJournal({ tableName });
+  return envJournal;
+}
+
+let awsStepFunctions: AwsStepFunctions | undefined;
+
+export function defaultStepFunctions(): StepFunctions {
+  return globalDefaults.stepFunctions ?? (awsStepFunctions ??= new AwsStepFunctions());
+}
+
+let envTimer: AwsTimer | undefined;
+
+export function defaultTimer(): Timer {
+  if (globalDefaults.timer) return globalDefaults.timer;
+  // The DurableEndpoints construct sets this (and the scheduler's variables) on every endpoint.
+  if (process.env[ENV.timerStateMachineArn]) return (envTimer ??= new AwsTimer());
+  throw new Error(
+    'durable-endpoints: no timer configured, so a run cannot be resumed later. Deploy with the DurableEndpoints construct, ' +
+      'run under `durable dev`, or pass `timer` to durable().',
+  );
+}
+
+/** Where the token secret comes from; a function is called once and cached. */
+export type SecretOption = string | (() => Promise<string>);
+
+export function secretSource(option: SecretOption | undefined): () => Promise<string> {
+  let cached: Promise<string> | undefined;
+  return () => {
+    cached ??= (async () => {
+      const secret =
+        typeof option === 'function' ? await option() : (option ?? globalDefaults.tokenSecret ?? process.env[ENV.tokenSecret] ?? (await deployedSecret()));
+      if (!secret || secret.length < 16) {
+        throw new Error(
+          'durable-endpoints: no token secret (at least 16 characters) to sign result URLs. Deploy with the DurableEndpoints construct ' +
+            `(it sets ${ENV.tokenSecretArn}), set ${ENV.tokenSecret}, or pass \`tokenSecret\`.`,
+        );
+      }
+      return secret;
+    })();
+    cached.catch(() => (cached = undefined));
+    return cached;
+  };
+}
+
+// One read per cold start for every endpoint and results handler in the process.
+const deployedSecrets = new Map<string, Promise<string | undefined>>();
+
+/** The secret the construct generated, from Secrets Manager by its ARN in the environment. */
+function deployedSecret(): Promise<string | undefined> {
+  const arn = process.env[ENV.tokenSecretArn];
+  if (!arn) return Promise.resolve(undefined);
+  let secret = deployedSecrets.get(arn);
+  if (!secret) {
+    secret = (async () => {
+      // Loaded only where the secret lives in Secrets Manager, and only once.
+      const { SecretsManagerClient, GetSecretValueCommand } = await import('@aws-sdk/client-secrets-manager');
+      try {
+        const { SecretString } = await new SecretsManagerClient({}).send(new GetSecretValueCommand({ SecretId: arn }));
+        return SecretString;
+      } catch (error) {
+        throw new Error(
+          `durable-endpoints: could not read the token secret ${arn} from Secrets Manager (${(error as Error).name}: ${(error as Error).message}). ` +
+            'Check that the function may call secretsmanager:GetSecretValue on it.',
+          { cause: error },
+        );
+      }
+    })();
+    secret.catch(() => deployedSecrets.delete(arn));
+    deployedSecrets.set(arn, secret);
+  }
+  return secret;
+}
