@@ -4,7 +4,7 @@
  * AWS adapters configured from the environment the `DurableEndpoints` construct sets. The one
  * module that names the AWS adapters.
  */
-import type { Clock } from '../core/clock.ts';
+import { systemClock, type Clock } from '../core/clock.ts';
 import { ENV } from '../core/contract.ts';
 import type { RequestSnapshot } from '../core/http.ts';
 import type { FaultInjector } from '../engine/attempt.ts';
@@ -49,6 +49,11 @@ export function configureDurable(defaults: ProcessDefaults): void {
 
 export function processDefaults(): Readonly<ProcessDefaults> {
   return globalDefaults;
+}
+
+/** The clock in force: the test harness's virtual one, else the system's. */
+export function defaultClock(): Clock {
+  return globalDefaults.clock ?? systemClock;
 }
 
 /** The fault source in force: the one configured, else the request header when `DURABLE_DEV=1` (the dev server's workers). */

@@ -1,4 +1,4 @@
-import { systemClock, type Clock } from '../core/clock.ts';
+import type { Clock } from '../core/clock.ts';
 import { toMs, type Duration } from '../core/duration.ts';
 import type { SerializedError } from '../core/errors.ts';
 import type { HttpResponse } from '../core/http.ts';
@@ -6,7 +6,7 @@ import { resolveBackoff, type BackoffOptions, type RetryPolicy } from '../engine
 import type { Journal } from '../journal/journal.ts';
 import type { Timer } from '../timers/timer.ts';
 import type { StepFunctions } from '../workflows/step-functions.ts';
-import { defaultFaults, defaultJournal, defaultStepFunctions, defaultTimer, processDefaults, secretSource, type FaultSource, type SecretOption } from './deployment.ts';
+import { defaultClock, defaultFaults, defaultJournal, defaultStepFunctions, defaultTimer, secretSource, type FaultSource, type SecretOption } from './deployment.ts';
 
 export interface FailureInfo {
   runId: string;
@@ -109,7 +109,7 @@ export function resolveOptions(options: DurableOptions = {}): ResolvedOptions {
     journal: () => options.journal ?? defaultJournal(),
     timer: () => options.timer ?? defaultTimer(),
     stepFunctions: () => options.stepFunctions ?? defaultStepFunctions(),
-    clock: () => processDefaults().clock ?? systemClock,
+    clock: defaultClock,
     faults: (request, where) => defaultFaults()?.(request, where),
   };
 }

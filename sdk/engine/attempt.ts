@@ -3,7 +3,6 @@ import {
   deserializeError,
   DurableContextError,
   LeaseLostError,
-  NonDeterminismError,
   NonRetriableError,
   RequestTooLargeError,
   RetryAfterError,
@@ -18,6 +17,8 @@ import { deserialize, serialize } from '../core/serialization.ts';
 import type { Fence, Journal } from '../journal/journal.ts';
 import type { StepFunctions } from '../workflows/step-functions.ts';
 import { Checkpointer } from './checkpointer.ts';
+import { SuspendSignal, type HandlerResult, type Outcome } from './outcome.ts';
+import { StepOrder, type Claim } from './order.ts';
 import { backoffDelay, resolveBackoff, type ResolvedBackoff, type RetryPolicy, type StepOptions } from './retries.ts';
 
 /** A request larger than this (as journaled) cannot become a run. */
@@ -63,41 +64,6 @@ export interface AttemptInit {
   stepFunctions: () => StepFunctions;
 }
 
-/** A step call as the attempt admitted it: its id with the `:n` suffix, its position, and what is journaled of it. */
-export interface Claim {
-  stepId: string;
-  seq: number;
-  concurrent: boolean;
-  record: StepRecord | undefined;
-}
-
-/** How the handler ended: what `close` is given. */
-export type HandlerResult = { ok: true; value: unknown } | { ok: false; error: unknown };
-
-/** What an attempt came to, decided once by `close`. */
-export type Outcome =
-  /** The handler answered and the run is journaled: store `value` as the response. */
-  | { kind: 'completed'; value: unknown }
-  /** The run fails for good with `error`. */
-  | { kind: 'failed'; error: unknown }
-  /** The run continues later: at `wakeAt` for `reason`; `waitingOn` are the event waits it suspended on. */
-  | { kind: 'suspended'; wakeAt: number; reason: ResumeReason; waitingOn: readonly EventWaiter[] }
-  /** Nothing was journaled (no step ran): the handler's own result, as without durable(). */
-  | { kind: 'not-a-run'; result: HandlerResult }
-  /** Another invocation holds the run: this one stops without writing. */
-  | { kind: 'lease-lost'; error: LeaseLostError };
-
-/**
- * Unwinds the handler when a run must continue later. It is thrown from `step.run`; if a handler
- * catches it, the run still suspends (the decision lives in the attempt, not in the exception).
- */
-export class SuspendSignal extends Error {
-  constructor(runId: string, stepId: string) {
-    super(`Run ${runId} is suspending at step '${stepId}' to continue later; rethrow this if you catch errors around steps.`);
-    this.name = 'SuspendSignal';
-  }
-}
-
 /**
  * One attempt of a run: memoizes journaled steps, executes new ones, retries, waits inline or
  * decides to suspend, and ends with `close()`, which says once what happened. The waits (sleep,
@@ -119,12 +85,8 @@ export class Attempt {
 
   readonly init: AttemptInit;
   private readonly checkpointer: Checkpointer;
-  private readonly journaled = new Map<string, StepRecord>();
-  private readonly journaledBySeq = new Map<number, StepRecord>();
-  private readonly called = new Set<string>();
-  private readonly idCounts = new Map<string, number>();
+  private readonly order: StepOrder;
   private readonly inFlight = new Set<Promise<unknown>>();
-  private calls = 0;
   private inlineWaitedMs = 0;
   private runItemWritten: boolean;
   /** The earliest wake-up any step asked for, once the run must continue later. */
@@ -149,10 +111,7 @@ export class Attempt {
     this.createdAt = init.createdAt;
     this.clock = init.clock;
     this.checkpointer = new Checkpointer(init.journal, init.fence);
-    for (const step of init.steps) {
-      this.journaled.set(step.id, step);
-      this.journaledBySeq.set(step.seq, step);
-    }
+    this.order = new StepOrder(init.steps);
     this.runItemWritten = init.fence !== undefined;
     this.abandoned = new Promise<never>((_, reject) => (this.abandon = reject));
     this.abandoned.catch(() => undefined);
@@ -203,20 +162,14 @@ export class Attempt {
         );
       }
     }
-    const count = this.idCounts.get(id) ?? 0;
-    this.idCounts.set(id, count + 1);
-    const stepId = count === 0 ? id : `${id}:${count}`;
-    const seq = this.calls++;
-    const concurrent = this.inFlight.size > 0;
-    const record = this.journaled.get(stepId);
+    let claim: Claim;
     try {
-      this.checkOrder(stepId, seq, record);
+      claim = this.order.claim(id, this.inFlight.size > 0, (stepId) => this.describe(stepId));
     } catch (error) {
       this.fatal = error as Error;
       return Promise.reject(error);
     }
-    this.called.add(stepId);
-    const result = body({ stepId, seq, concurrent, record });
+    const result = body(claim);
     // Registered before the caller's own `await`, so the step leaves the in-flight set before the
     // handler continues: a step called next is then not taken for a concurrent one.
     const settled: Promise<void> = result.then(
@@ -229,7 +182,7 @@ export class Attempt {
 
   /** For the waits: every step of this run journaled so far, by id. */
   journaledSteps(): Iterable<StepRecord> {
-    return this.journaled.values();
+    return this.order.journaled();
   }
 
   /**
@@ -451,25 +404,6 @@ export class Attempt {
 
   isoNow(): string {
     return new Date(this.clock.now()).toISOString();
-  }
-
-  /**
-   * Steps that ran one after another must be called in the same order on every attempt; steps that
-   * were started while others were in flight may come back in another order (their timing differs).
-   */
-  private checkOrder(stepId: string, seq: number, record: StepRecord | undefined): void {
-    const fail = (detail: string): never => {
-      throw new NonDeterminismError(
-        `${this.describe(stepId)}: ${detail}. Steps must be called in the same order on every attempt of a run; ` +
-          'a deploy that reorders, renames or inserts steps must not change runs already in flight.',
-      );
-    };
-    if (record) {
-      if (record.seq !== seq && !record.concurrent) fail(`it was step #${record.seq + 1} when first run and is now step #${seq + 1}`);
-      return;
-    }
-    const there = this.journaledBySeq.get(seq);
-    if (there && !there.concurrent && !this.called.has(there.id)) fail(`step #${seq + 1} was '${there.id}' when first run`);
   }
 }
 

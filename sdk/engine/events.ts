@@ -2,7 +2,8 @@ import type { Duration } from '../core/duration.ts';
 import { toMs } from '../core/duration.ts';
 import type { EventWaiter, ReceivedEvent } from '../core/records.ts';
 import { deserialize } from '../core/serialization.ts';
-import { SuspendSignal, type Attempt } from './attempt.ts';
+import type { Attempt } from './attempt.ts';
+import { SuspendSignal } from './outcome.ts';
 
 /** What `step.waitForEvent` resolves to. */
 export interface DurableEvent<T = unknown> {

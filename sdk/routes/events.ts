@@ -8,7 +8,7 @@ import { type Timer } from '../timers/timer.ts';
 import { json } from '../endpoint/answers.ts';
 import { isHttpEvent, snapshotRequest } from '../endpoint/api-gateway.ts';
 import { log } from '../core/log.ts';
-import { defaultJournal, defaultTimer } from '../endpoint/deployment.ts';
+import { defaultClock, defaultJournal, defaultTimer } from '../endpoint/deployment.ts';
 import { EVENT_LOOKBACK_MS, eventMatches } from '../engine/events.ts';
 import { executionEvent, isExecutionStatusChange } from '../workflows/step-functions.ts';
 
@@ -38,7 +38,7 @@ export function createEventsHandler(options: EventsOptions = {}): (event: unknow
     if (isExecutionStatusChange(event)) {
       const received = executionEvent(event);
       if (!received) return json(200, { id: event.id, ignored: `status ${event.detail.status} is not final`, resumed: [] });
-      return json(200, await deliver({ ...received, receivedAt: new Date().toISOString() }, options));
+      return json(200, await deliver({ ...received, receivedAt: new Date(defaultClock().now()).toISOString() }, options));
     }
     if (!isHttpEvent(event)) return json(400, error('Expected an API Gateway request for POST /events, or a Step Functions Execution Status Change from EventBridge.'));
     const request = snapshotRequest(event, NO_REDACTION);
@@ -54,7 +54,7 @@ export function createEventsHandler(options: EventsOptions = {}): (event: unknow
     if (body.id !== undefined && (typeof body.id !== 'string' || !/^[\w.:/-]{1,128}$/.test(body.id))) {
       return json(400, error('`id`, when given, must be 1-128 characters of letters, digits and _ . : / -.'));
     }
-    const received = { name: body.name, id: (body.id as string | undefined) ?? randomUUID(), data: body.data ?? null, receivedAt: new Date().toISOString() };
+    const received = { name: body.name, id: (body.id as string | undefined) ?? randomUUID(), data: body.data ?? null, receivedAt: new Date(defaultClock().now()).toISOString() };
     return json(200, await deliver(received, options));
   };
 }
@@ -64,7 +64,8 @@ async function deliver(delivered: ReceivedEvent, options: EventsOptions): Promis
   const journal = options.journal ?? defaultJournal();
   const timer = options.timer ?? defaultTimer();
   // An id seen before means the event as first recorded, whatever data came with it this time.
-  const { fresh, event: received } = await journal.recordEvent(delivered, Math.floor((Date.now() + EVENT_LOOKBACK_MS) / 1_000) + 60);
+  const now = defaultClock().now();
+  const { fresh, event: received } = await journal.recordEvent(delivered, Math.floor((now + EVENT_LOOKBACK_MS) / 1_000) + 60);
   // A duplicate still looks for waiters: when the first delivery failed after recording the event
   // (and Lambda or the caller retries it), its waiters are still there. Completing a waiter is a
   // conditional write, so a waiter the first delivery completed is not completed, or resumed, again.
@@ -84,7 +85,7 @@ async function deliver(delivered: ReceivedEvent, options: EventsOptions): Promis
       continue;
     }
     // Due now: on AWS an asynchronous invoke of the waiting endpoint (all the events Lambda may do).
-    await timer.schedule(resumeEvent({ ...run, functionName }, 'event'), new Date());
+    await timer.schedule(resumeEvent({ ...run, functionName }, 'event'), new Date(now));
     resumed.push(waiter.runId);
   }
   log('info', 'event received', { event: received.name, id: received.id, duplicate: !fresh, resumed: resumed.length });
