@@ -1,22 +1,16 @@
 import { pathToFileURL } from 'node:url';
 import { parentPort, workerData } from 'node:worker_threads';
+import { endpointRegistry, payloadFormat } from '../sdk/core/contract.ts';
 import type { DevEndpoint } from './protocol.ts';
-
-interface RegisteredConstruct {
-  endpoints: { routeKey: string; entry: string; handler: string; apiType: 'http' | 'rest'; timeoutMs: number; functionName: string }[];
-}
-
-const REGISTRY = Symbol.for('durable-endpoints.constructs');
-const registry = ((globalThis as Record<symbol, unknown>)[REGISTRY] ??= []) as RegisteredConstruct[];
 
 try {
   await import(pathToFileURL((workerData as { appFile: string }).appFile).href);
-  const endpoints: DevEndpoint[] = registry.flatMap((construct) =>
+  const endpoints: DevEndpoint[] = endpointRegistry().flatMap((construct) =>
     construct.endpoints.map((e) => ({
       routeKey: e.routeKey,
       entry: e.entry,
       handler: e.handler,
-      format: e.apiType === 'rest' ? ('1.0' as const) : ('2.0' as const),
+      format: payloadFormat(e.apiType),
       timeoutMs: e.timeoutMs,
       functionName: e.functionName,
     })),

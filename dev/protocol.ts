@@ -1,15 +1,10 @@
 /** Messages between the dev server and its handler worker. */
+import type { EndpointDefinition, payloadFormat } from '../sdk/core/contract.ts';
 import type { Level, LogFields, ResumeEvent } from '../sdk/index.ts';
 
-export interface DevEndpoint {
-  routeKey: string;
-  /** Absolute path of the handler module. */
-  entry: string;
-  /** Export name of the handler. */
-  handler: string;
-  format: '2.0' | '1.0';
-  timeoutMs: number;
-  functionName: string;
+/** An endpoint as the app's constructs declared it, with API Gateway's payload format for its API type. */
+export interface DevEndpoint extends Omit<EndpointDefinition, 'apiType'> {
+  format: ReturnType<typeof payloadFormat>;
 }
 
 export interface WorkerConfig {

@@ -1,0 +1,75 @@
+import { ArnFormat, Stack } from 'aws-cdk-lib';
+import { AuthorizationType, LambdaIntegration, type IAuthorizer, type IRestApi } from 'aws-cdk-lib/aws-apigateway';
+import type { HttpApi, HttpMethod, IHttpRouteAuthorizer } from 'aws-cdk-lib/aws-apigatewayv2';
+import { HttpIamAuthorizer } from 'aws-cdk-lib/aws-apigatewayv2-authorizers';
+import { HttpLambdaIntegration } from 'aws-cdk-lib/aws-apigatewayv2-integrations';
+import { Grant, type IGrantable } from 'aws-cdk-lib/aws-iam';
+import type { IFunction } from 'aws-cdk-lib/aws-lambda';
+import type { Construct } from 'constructs';
+import type { EndpointDefinition } from '../sdk/core/contract.ts';
+
+/** The API durable endpoints are routed on: an `HttpApi` (payload 2.0) or a `RestApi` (payload 1.0). */
+export type DurableApi = HttpApi | IRestApi;
+
+/** `'iam'`: callers sign their requests (SigV4) and need `execute-api:Invoke` on the route. */
+export type RouteAuthorizer = IHttpRouteAuthorizer | IAuthorizer | 'iam';
+
+const ROUTE_KEY = /^(GET|POST|PUT|PATCH|DELETE|HEAD|OPTIONS|ANY) (\/\S*)$/;
+
+export function isRouteKey(routeKey: string): boolean {
+  return ROUTE_KEY.test(routeKey);
+}
+
+function parse(routeKey: string): { method: string; path: string } {
+  const [, method, path] = ROUTE_KEY.exec(routeKey) ?? [];
+  if (!method || !path) throw new Error(`durable-endpoints: route key ${JSON.stringify(routeKey)} should look like 'POST /process' (method, one space, path).`);
+  return { method, path };
+}
+
+function isHttpApi(api: DurableApi): api is HttpApi {
+  return 'addRoutes' in api;
+}
+
+export function apiTypeOf(api: DurableApi): EndpointDefinition['apiType'] {
+  return isHttpApi(api) ? 'http' : 'rest';
+}
+
+/** The API's base URL when it is known at synth: a `RestApi`'s or an `HttpApi`'s default stage's. */
+export function urlOf(api: DurableApi): string | undefined {
+  return isHttpApi(api) ? (api.url ?? api.apiEndpoint) : (api as { url?: string }).url;
+}
+
+export function addRoute(api: DurableApi, routeKey: string, fn: IFunction, authorizer?: RouteAuthorizer): void {
+  const { method, path } = parse(routeKey);
+  if (isHttpApi(api)) {
+    api.addRoutes({
+      path,
+      methods: [method as HttpMethod],
+      integration: new HttpLambdaIntegration(`${routeKey}Integration`, fn),
+      authorizer: authorizer === 'iam' ? new HttpIamAuthorizer() : (authorizer as IHttpRouteAuthorizer | undefined),
+    });
+  } else {
+    api.root
+      .resourceForPath(path)
+      .addMethod(method, new LambdaIntegration(fn), authorizer === 'iam' ? { authorizationType: AuthorizationType.IAM } : { authorizer: authorizer as IAuthorizer | undefined });
+  }
+}
+
+/** The construct cdk-nag reports a route's findings on. */
+export function routeScope(api: DurableApi, routeKey: string): Construct {
+  const { method, path } = parse(routeKey);
+  if (isHttpApi(api)) return api.node.findChild(`${method}${path}`);
+  return api.root.resourceForPath(path).node.findChild(method);
+}
+
+/** Lets `grantee` call the route on any stage: `execute-api:Invoke` on that method and path only. */
+export function grantInvokeRoute(api: DurableApi, routeKey: string, grantee: IGrantable): Grant {
+  const { method, path } = parse(routeKey);
+  const apiId = isHttpApi(api) ? api.apiId : api.restApiId;
+  const resourceName = `${apiId}/*/${method}${path.replace(/\{[^}]*\}/g, '*')}`;
+  return Grant.addToPrincipal({
+    grantee,
+    actions: ['execute-api:Invoke'],
+    resourceArns: [Stack.of(api).formatArn({ service: 'execute-api', resource: resourceName, arnFormat: ArnFormat.NO_RESOURCE_NAME })],
+  });
+}

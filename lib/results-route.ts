@@ -1,0 +1,58 @@
+import { Duration, Validations, type RemovalPolicy } from 'aws-cdk-lib';
+import type { NodejsFunction } from 'aws-cdk-lib/aws-lambda-nodejs';
+import type { ISecret } from 'aws-cdk-lib/aws-secretsmanager';
+import { Construct } from 'constructs';
+import { ENV, ROUTES } from '../sdk/core/contract.ts';
+import { addRoute, apiTypeOf, routeScope, type DurableApi } from './api.ts';
+import type { JournalTable } from './journal-table.ts';
+import { kitFile, kitFunction, type LogOptions } from './kit-function.ts';
+
+export interface ResultsRouteProps {
+  /** The API the route is added to: the endpoints' API, so a browser follows the 303 on the same origin. */
+  readonly api: DurableApi;
+  readonly table: JournalTable;
+  /** Verifies the token in result URLs. */
+  readonly tokenSecret: ISecret;
+  /** How long the function's logs are kept. Default one month. */
+  readonly logRetention?: LogOptions['logRetention'];
+  /** What `cdk destroy` does with the function's log group. Default `RETAIN`. */
+  readonly removalPolicy?: RemovalPolicy;
+}
+
+/**
+ * `GET /runs/{runId}`: the kit's results Lambda, which replays a finished run's response, answers
+ * a failed run's error, or long-polls a running one. It reads the run item and the token secret,
+ * nothing else. The route takes no authorizer: each request carries an HMAC token.
+ */
+export class ResultsRoute extends Construct {
+  /** The route key, `GET /runs/{runId}`. */
+  readonly routeKey: string = ROUTES.results;
+  /** The results Lambda. */
+  readonly function: NodejsFunction;
+
+  constructor(scope: Construct, id: string, props: ResultsRouteProps) {
+    super(scope, id);
+    // 'Default' leaves the construct's own id out of the function's logical ID: it keeps the
+    // one it had before this construct existed, and with it its name.
+    this.function = kitFunction(this, { function: 'Default', role: 'Role', logGroup: 'Logs' }, {
+      logRetention: props.logRetention,
+      removalPolicy: props.removalPolicy,
+      entry: kitFile('lambdas/results'),
+      handler: 'handler',
+      timeout: Duration.seconds(29), // long-polls up to 25 s, within API Gateway's 29-30 s
+      memorySize: 256,
+      environment: { [ENV.table]: props.table.tableName, [ENV.tokenSecretArn]: props.tokenSecret.secretArn },
+    });
+    props.table.grantResultsAccess(this.function);
+    props.tokenSecret.grantRead(this.function);
+
+    addRoute(props.api, this.routeKey, this.function);
+    const route = Validations.of(routeScope(props.api, this.routeKey));
+    for (const id of apiTypeOf(props.api) === 'http' ? ['AwsSolutions-APIG4'] : ['AwsSolutions-APIG4', 'AwsSolutions-COG4']) {
+      route.acknowledge({
+        id,
+        reason: 'The results route authenticates each request itself: the URL carries an HMAC token over the run id and its expiry (401 otherwise).',
+      });
+    }
+  }
+}
