@@ -21,7 +21,7 @@ import {
 import { marshall, unmarshall } from '@aws-sdk/util-dynamodb';
 import { JournalError, LeaseLostError } from '../core/errors.ts';
 import type { EventWaiter, IdempotencyClaim, LoadedRun, ReceivedEvent, RunRecord, StepRecord } from '../core/records.ts';
-import type { Fence, Journal, JournalWrite, RunFilter } from './journal.ts';
+import { fencedTransactions, type Fence, type Journal, type JournalWrite, type RunFilter } from './journal.ts';
 import type { RequestSnapshot } from '../core/http.ts';
 
 export interface DynamoJournalOptions {
@@ -77,7 +77,7 @@ export class DynamoJournal implements Journal {
   async write(items: JournalWrite[], fence?: Fence): Promise<void> {
     if (items.length === 0) return;
     if (fence) {
-      for (const chunk of transactionChunks(items)) await this.writeFenced(chunk, fence);
+      for (const chunk of fencedTransactions(items)) await this.writeFenced(chunk, fence);
       return;
     }
     const chunks: WriteRequest[][] = [];
@@ -429,29 +429,6 @@ function toItem(write: JournalWrite): Item {
     case 'step':
       return marshall({ pk: pk(write.runId), sk: stepSk(write.step), ...write.step, ttl: write.ttl }, { removeUndefinedValues: true });
   }
-}
-
-// TransactWriteItems takes at most 100 items and 4 MB; leave room for the lease check and overhead.
-const TRANSACTION_BYTES = 3_500_000;
-
-/** Fenced writes in transactions of at most 99 items and ~3.5 MB, the run item in the last one. */
-function transactionChunks(items: JournalWrite[]): JournalWrite[][] {
-  const ordered = [...items.filter((w) => w.type !== 'run'), ...items.filter((w) => w.type === 'run')];
-  const chunks: JournalWrite[][] = [];
-  let chunk: JournalWrite[] = [];
-  let bytes = 0;
-  for (const write of ordered) {
-    const size = JSON.stringify(write).length;
-    if (chunk.length > 0 && (chunk.length >= TRANSACTION_LIMIT - 1 || bytes + size > TRANSACTION_BYTES)) {
-      chunks.push(chunk);
-      chunk = [];
-      bytes = 0;
-    }
-    chunk.push(write);
-    bytes += size;
-  }
-  if (chunk.length > 0) chunks.push(chunk);
-  return chunks;
 }
 
 function toEvent(item: Item): ReceivedEvent {

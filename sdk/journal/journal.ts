@@ -56,10 +56,10 @@ export interface RunStore {
    *
    * With a fence: applied only while `fence.owner` is the `leaseOwner` of the fenced run (the run
    * of the first `run` item written, else `fence.runId`; a run not stored counts as not held),
-   * else `LeaseLostError` and nothing of that transaction is stored. Up to 99 items (and ~3.5 MB)
-   * go in one atomic transaction; a larger write is cut into several, applied one after the other,
-   * each fenced, the run item in the last: a lease lost midway leaves the earlier steps stored,
-   * never the run item.
+   * else `LeaseLostError` and nothing of that transaction is stored. Up to
+   * `FENCED_TRANSACTION_ITEMS` items (and ~3.5 MB) go in one atomic transaction; a larger write is
+   * cut by `fencedTransactions` into several, applied one after the other, each fenced, the run
+   * item in the last: a lease lost midway leaves the earlier steps stored, never the run item.
    */
   write(items: JournalWrite[], fence?: Fence): Promise<void>;
   /**
@@ -132,6 +132,34 @@ export interface RunAdmin {
 
 /** Where runs are kept: every port at once. */
 export interface Journal extends RunStore, IdempotencyStore, EventStore, RunAdmin {}
+
+/** The items of one fenced transaction, the lease check aside: DynamoDB's TransactWriteItems takes 100. */
+export const FENCED_TRANSACTION_ITEMS = 99;
+// TransactWriteItems also stops at 4 MB; leave room for the lease check and request overhead.
+const FENCED_TRANSACTION_BYTES = 3_500_000;
+
+/**
+ * How a fenced write is cut into transactions, the run item in the last one (so a run never says
+ * more than its steps do). Every adapter cuts the same way, so a harness run interleaves as on AWS.
+ */
+export function fencedTransactions(items: JournalWrite[]): JournalWrite[][] {
+  const ordered = [...items.filter((w) => w.type !== 'run'), ...items.filter((w) => w.type === 'run')];
+  const chunks: JournalWrite[][] = [];
+  let chunk: JournalWrite[] = [];
+  let bytes = 0;
+  for (const write of ordered) {
+    const size = JSON.stringify(write).length;
+    if (chunk.length > 0 && (chunk.length >= FENCED_TRANSACTION_ITEMS || bytes + size > FENCED_TRANSACTION_BYTES)) {
+      chunks.push(chunk);
+      chunk = [];
+      bytes = 0;
+    }
+    chunk.push(write);
+    bytes += size;
+  }
+  if (chunk.length > 0) chunks.push(chunk);
+  return chunks;
+}
 
 export function writeKey(write: JournalWrite): string {
   switch (write.type) {
