@@ -189,14 +189,18 @@ export class DynamoJournal implements Journal {
 
   async claimIdempotencyKey(claim: IdempotencyClaim, replacing?: string): Promise<{ claimed: true } | { claimed: false; holder: IdempotencyClaim }> {
     const item = { pk: idempotencyPk(claim), sk: 'CLAIM', ...claim };
+    // The run being replaced may have freed the key since the caller saw it hold it: a free key is
+    // claimed then too (a condition on `runId` alone fails on a missing item, with no holder to show).
+    const condition =
+      replacing === undefined
+        ? { ConditionExpression: 'attribute_not_exists(pk)' }
+        : { ConditionExpression: 'attribute_not_exists(pk) OR runId = :replacing', ExpressionAttributeValues: { ':replacing': { S: replacing } } };
     try {
       await this.client.send(
         new PutItemCommand({
           TableName: this.tableName,
           Item: marshall(item),
-          ...(replacing === undefined
-            ? { ConditionExpression: 'attribute_not_exists(pk)' }
-            : { ConditionExpression: 'runId = :replacing', ExpressionAttributeValues: { ':replacing': { S: replacing } } }),
+          ...condition,
           ReturnValuesOnConditionCheckFailure: 'ALL_OLD',
         }),
       );
