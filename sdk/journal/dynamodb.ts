@@ -15,6 +15,7 @@ import {
   UpdateItemCommand,
   UpdateTimeToLiveCommand,
   type AttributeValue,
+  type ConditionCheck,
   type TransactWriteItem,
   type WriteRequest,
 } from '@aws-sdk/client-dynamodb';
@@ -32,9 +33,8 @@ export interface DynamoJournalOptions {
 
 type Item = Record<string, AttributeValue>;
 
-// DynamoDB's own limits: BatchWriteItem takes 25 items, TransactWriteItems 100.
+// DynamoDB's own limit: BatchWriteItem takes 25 items (TransactWriteItems: see fencedTransactions).
 const BATCH_LIMIT = 25;
-const TRANSACTION_LIMIT = 100;
 const UNPROCESSED_RETRIES = 6;
 
 /**
@@ -77,7 +77,10 @@ export class DynamoJournal implements Journal {
   async write(items: JournalWrite[], fence?: Fence): Promise<void> {
     if (items.length === 0) return;
     if (fence) {
-      for (const chunk of fencedTransactions(items)) await this.writeFenced(chunk, fence);
+      const held = { ConditionExpression: 'leaseOwner = :owner', ExpressionAttributeValues: { ':owner': { S: fence.owner } } };
+      for (const chunk of fencedTransactions(items)) {
+        if (!(await this.transactIf(chunk, fence.runId, held))) throw new LeaseLostError(fence.runId);
+      }
       return;
     }
     const chunks: WriteRequest[][] = [];
@@ -163,26 +166,16 @@ export class DynamoJournal implements Journal {
     const retried = loaded.steps
       .filter((step) => step.status === 'failed')
       .map((step): JournalWrite => ({ type: 'step', runId, step: { ...step, status: 'retrying', attempts: 0, retryAt: now, endedAt: undefined }, ttl: run.ttl }));
-    try {
-      await this.client.send(
-        new TransactWriteItemsCommand({
-          TransactItems: [
-            {
-              Put: {
-                TableName: this.tableName,
-                Item: toItem({ type: 'run', run }),
-                ConditionExpression: '#status = :failed AND attempt = :attempt',
-                ExpressionAttributeNames: { '#status': 'status' },
-                ExpressionAttributeValues: marshall({ ':failed': 'failed', ':attempt': run.attempt }),
-              },
-            },
-            ...retried.slice(0, TRANSACTION_LIMIT - 1).map((w) => ({ Put: { TableName: this.tableName, Item: toItem(w) } })),
-          ],
-        }),
-      );
-    } catch (error) {
-      if (error instanceof TransactionCanceledException) return undefined;
-      throw error;
+    // More steps than one transaction takes go in several, the run item in the last, each only while
+    // the run is still failed at the attempt read: a concurrent reopen that got there first stops
+    // this one, and no step is reset under an attempt that is running.
+    const stillFailed = {
+      ConditionExpression: '#status = :failed AND attempt = :attempt',
+      ExpressionAttributeNames: { '#status': 'status' },
+      ExpressionAttributeValues: marshall({ ':failed': 'failed', ':attempt': run.attempt }),
+    };
+    for (const chunk of fencedTransactions([{ type: 'run', run }, ...retried])) {
+      if (!(await this.transactIf(chunk, runId, stillFailed))) return undefined;
     }
     return run;
   }
@@ -384,25 +377,23 @@ export class DynamoJournal implements Journal {
     }
   }
 
-  private async writeFenced(items: JournalWrite[], fence: Fence): Promise<void> {
-    const condition = {
-      ConditionExpression: 'leaseOwner = :owner',
-      ExpressionAttributeValues: { ':owner': { S: fence.owner } },
-    };
+  /**
+   * Puts the items in one transaction if the item of run `runId` meets `condition` (on the run item
+   * written, if one is, else by a condition check). False when the condition failed.
+   */
+  private async transactIf(items: JournalWrite[], runId: string, condition: Pick<ConditionCheck, 'ConditionExpression' | 'ExpressionAttributeNames' | 'ExpressionAttributeValues'>): Promise<boolean> {
     const runWrite = items.find((w) => w.type === 'run');
     const transact: TransactWriteItem[] = items.map((w) =>
       w === runWrite
         ? { Put: { TableName: this.tableName, Item: toItem(w), ...condition } }
         : { Put: { TableName: this.tableName, Item: toItem(w) } },
     );
-    if (!runWrite) transact.push({ ConditionCheck: { TableName: this.tableName, Key: key(fence.runId, 'RUN'), ...condition } });
+    if (!runWrite) transact.push({ ConditionCheck: { TableName: this.tableName, Key: key(runId, 'RUN'), ...condition } });
     try {
       await this.client.send(new TransactWriteItemsCommand({ TransactItems: transact }));
+      return true;
     } catch (error) {
-      const lost =
-        error instanceof TransactionCanceledException &&
-        (error.CancellationReasons ?? []).some((reason) => reason.Code === 'ConditionalCheckFailed');
-      if (lost) throw new LeaseLostError(fence.runId);
+      if (conditionFailed(error)) return false;
       throw error;
     }
   }
@@ -433,6 +424,11 @@ function toItem(write: JournalWrite): Item {
     case 'step':
       return marshall({ pk: pk(write.runId), sk: stepSk(write.step), ...write.step, ttl: write.ttl }, { removeUndefinedValues: true });
   }
+}
+
+/** A transaction cancelled because a condition did not hold (not for a conflict, throttling or a bad item). */
+function conditionFailed(error: unknown): boolean {
+  return error instanceof TransactionCanceledException && (error.CancellationReasons ?? []).some((reason) => reason.Code === 'ConditionalCheckFailed');
 }
 
 function toEvent(item: Item): ReceivedEvent {

@@ -122,10 +122,11 @@ export interface RunAdmin {
    */
   listRuns(filter?: RunFilter): Promise<RunRecord[]>;
   /**
-   * Makes a failed run due again, only if it is still failed at the attempt read (a concurrent
-   * reopen makes one of them undefined): status running, `wakeAt` now, no lease, response or error;
-   * every failed step becomes `retrying` with `attempts` 0, the rest stay memoized. Returns the run
-   * as stored, undefined unless the run is failed. The caller delivers the resume.
+   * Makes a failed run due again: status running, `wakeAt` now, no lease, response or error; every
+   * failed step becomes `retrying` with `attempts` 0, the rest stay memoized. Returns the run as
+   * stored, or undefined unless the run is failed. The caller delivers the resume.
+   * Written after a read, in transactions cut as a fenced write's (the run item in the last), each
+   * only while the run is still failed at the attempt read: of concurrent reopens, one reopens it.
    */
   reopen(runId: string): Promise<RunRecord | undefined>;
 }

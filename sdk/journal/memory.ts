@@ -102,11 +102,14 @@ export class MemoryJournal implements Journal {
     const retried = loaded.steps
       .filter((step) => step.status === 'failed')
       .map((step): JournalWrite => ({ type: 'step', runId, step: { ...step, status: 'retrying', attempts: 0, retryAt: now, endedAt: undefined }, ttl: run.ttl }));
-    // DynamoJournal reads, then writes in a transaction conditioned on what it read.
-    await turn();
-    const current = this.get(pk(runId), 'RUN');
-    if (current?.status !== 'failed' || current.attempt !== run.attempt) return undefined;
-    for (const [pkValue, sk, item] of itemsOf([{ type: 'run', run }, ...retried])) this.put(pkValue, sk, item);
+    // As DynamoJournal: transactions after the read, each only while the run is still failed at the attempt read.
+    for (const chunk of fencedTransactions([{ type: 'run', run }, ...retried])) {
+      await turn();
+      const stored = itemsOf(chunk);
+      const current = this.get(pk(runId), 'RUN');
+      if (current?.status !== 'failed' || current.attempt !== run.attempt) return undefined;
+      for (const [pkValue, sk, item] of stored) this.put(pkValue, sk, item);
+    }
     return run;
   }
 
