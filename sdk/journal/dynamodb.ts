@@ -36,6 +36,7 @@ type Item = Record<string, AttributeValue>;
 // DynamoDB's own limit: BatchWriteItem takes 25 items (TransactWriteItems: see fencedTransactions).
 const BATCH_LIMIT = 25;
 const UNPROCESSED_RETRIES = 6;
+const CONFLICT_RETRIES = 5;
 
 /**
  * The journal on one DynamoDB table (`pk`, `sk` strings; TTL on `ttl`):
@@ -242,9 +243,9 @@ export class DynamoJournal implements Journal {
       });
     }
     try {
-      await this.client.send(new TransactWriteItemsCommand({ TransactItems: items }));
+      await this.transact(items);
     } catch (error) {
-      if (fence && error instanceof TransactionCanceledException) throw new LeaseLostError(fence.runId);
+      if (fence && conditionFailed(error)) throw new LeaseLostError(fence.runId);
       throw error;
     }
   }
@@ -289,25 +290,21 @@ export class DynamoJournal implements Journal {
     const endedAt = new Date().toISOString();
     let resolved = true;
     try {
-      await this.client.send(
-        new TransactWriteItemsCommand({
-          TransactItems: [
-            {
-              Update: {
-                TableName: this.tableName,
-                Key: stepKey,
-                UpdateExpression: 'SET #status = :completed, #output = :output, endedAt = :endedAt',
-                ConditionExpression: '#status = :waiting',
-                ExpressionAttributeNames: { '#status': 'status', '#output': 'output' },
-                ExpressionAttributeValues: marshall({ ':completed': 'completed', ':waiting': 'waiting', ':output': output, ':endedAt': endedAt }),
-              },
-            },
-            { Delete: { TableName: this.tableName, Key: { pk: { S: eventPk(waiter.name) }, sk: { S: waiterSk(waiter) } } } },
-          ],
-        }),
-      );
+      await this.transact([
+        {
+          Update: {
+            TableName: this.tableName,
+            Key: stepKey,
+            UpdateExpression: 'SET #status = :completed, #output = :output, endedAt = :endedAt',
+            ConditionExpression: '#status = :waiting',
+            ExpressionAttributeNames: { '#status': 'status', '#output': 'output' },
+            ExpressionAttributeValues: marshall({ ':completed': 'completed', ':waiting': 'waiting', ':output': output, ':endedAt': endedAt }),
+          },
+        },
+        { Delete: { TableName: this.tableName, Key: { pk: { S: eventPk(waiter.name) }, sk: { S: waiterSk(waiter) } } } },
+      ]);
     } catch (error) {
-      if (!(error instanceof TransactionCanceledException)) throw error;
+      if (!conditionFailed(error)) throw error;
       resolved = false; // someone else completed it first: what they wrote is the answer
     }
     const { Item } = await this.client.send(new GetItemCommand({ TableName: this.tableName, Key: stepKey, ConsistentRead: true }));
@@ -363,6 +360,24 @@ export class DynamoJournal implements Journal {
     await this.client.send(new DescribeTableCommand({ TableName: this.tableName }));
   }
 
+  /**
+   * TransactWriteItems. DynamoDB cancels a transaction that collides with another one on an item
+   * (reason TransactionConflict) whether or not its conditions hold, and the SDK does not retry it:
+   * it is sent again here, so a conflict is never read as a failed condition (a lost lease, a waiter
+   * someone else resolved).
+   */
+  private async transact(items: TransactWriteItem[]): Promise<void> {
+    for (let round = 0; ; round++) {
+      try {
+        await this.client.send(new TransactWriteItemsCommand({ TransactItems: items }));
+        return;
+      } catch (error) {
+        if (round >= CONFLICT_RETRIES || conditionFailed(error) || !conflicted(error)) throw error;
+        await sleep(Math.min(1_000, 20 * 2 ** round) * (0.5 + Math.random()));
+      }
+    }
+  }
+
   private async batchWrite(requests: WriteRequest[]): Promise<void> {
     let pending = requests;
     for (let round = 0; pending.length > 0; round++) {
@@ -390,7 +405,7 @@ export class DynamoJournal implements Journal {
     );
     if (!runWrite) transact.push({ ConditionCheck: { TableName: this.tableName, Key: key(runId, 'RUN'), ...condition } });
     try {
-      await this.client.send(new TransactWriteItemsCommand({ TransactItems: transact }));
+      await this.transact(transact);
       return true;
     } catch (error) {
       if (conditionFailed(error)) return false;
@@ -429,6 +444,10 @@ function toItem(write: JournalWrite): Item {
 /** A transaction cancelled because a condition did not hold (not for a conflict, throttling or a bad item). */
 function conditionFailed(error: unknown): boolean {
   return error instanceof TransactionCanceledException && (error.CancellationReasons ?? []).some((reason) => reason.Code === 'ConditionalCheckFailed');
+}
+
+function conflicted(error: unknown): boolean {
+  return error instanceof TransactionCanceledException && (error.CancellationReasons ?? []).some((reason) => reason.Code === 'TransactionConflict');
 }
 
 function toEvent(item: Item): ReceivedEvent {
