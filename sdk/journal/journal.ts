@@ -1,7 +1,7 @@
 /**
  * The journal's ports, one per concern, and `Journal`, all of them: what the engine, the routes and
  * the tools need from wherever runs are kept. `DynamoJournal` is the production adapter,
- * `MemoryJournal` the one for tests and the harness; both pass test/journal-contract.test.ts.
+ * `MemoryJournal` the one for tests and the harness; both pass test/journal-contract*.test.ts.
  *
  * Rules every method follows:
  * - Every item carries `ttl` (epoch seconds). It is kept at least until then; after that it may
@@ -49,10 +49,12 @@ export interface RunStore {
   getRun(runId: string): Promise<RunRecord | undefined>;
   /**
    * Stores the items, each replacing the stored item of the same run and kind (steps: same `seq`
-   * and `id`). An item may appear once per call: a call naming one twice may be refused.
+   * and `id`). An item may appear once per call and be at most DynamoDB's 400 KB: an item over it,
+   * or twice in one transaction or batch of 25, is refused, and nothing of that transaction or
+   * batch is stored.
    *
    * Without a fence: plain puts, each item atomic on its own, in no particular order; a failure
-   * (`JournalError`) may leave some of them stored.
+   * (`JournalError` when DynamoDB leaves items unprocessed) may leave some of them stored.
    *
    * With a fence: applied only while `fence.owner` is the `leaseOwner` of the fenced run (the run
    * of the first `run` item written, else `fence.runId`; a run not stored counts as not held),
@@ -96,9 +98,9 @@ export interface EventStore {
   /** The waiters of an event name, strongly consistent, in no promised order. */
   waiters(eventName: string): Promise<EventWaiter[]>;
   /**
-   * Keeps an event until `ttl`, atomically and once per (name, id): if that id was kept before,
-   * nothing is stored and the result is the event as first recorded, whatever data came this time
-   * (`fresh: false`). The data is kept as JSON.
+   * Keeps an event until `ttl`, atomically and once per (name, id), and returns it as given
+   * (`fresh: true`). If that id was kept before, nothing is stored and the result is the event as
+   * first recorded, whatever data came this time (`fresh: false`). The data is kept as JSON.
    */
   recordEvent(event: ReceivedEvent, ttl: number): Promise<{ fresh: boolean; event: ReceivedEvent }>;
   /** Events of that name received at or after `since`, oldest first, strongly consistent. */
