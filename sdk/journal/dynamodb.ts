@@ -15,13 +15,14 @@ import {
   UpdateItemCommand,
   UpdateTimeToLiveCommand,
   type AttributeValue,
+  type ConditionCheck,
   type TransactWriteItem,
   type WriteRequest,
 } from '@aws-sdk/client-dynamodb';
 import { marshall, unmarshall } from '@aws-sdk/util-dynamodb';
 import { JournalError, LeaseLostError } from '../core/errors.ts';
 import type { EventWaiter, IdempotencyClaim, LoadedRun, ReceivedEvent, RunRecord, StepRecord } from '../core/records.ts';
-import type { Fence, Journal, JournalWrite, RunFilter } from './journal.ts';
+import { fencedTransactions, type Fence, type Journal, type JournalWrite, type RunFilter } from './journal.ts';
 import type { RequestSnapshot } from '../core/http.ts';
 
 export interface DynamoJournalOptions {
@@ -32,10 +33,10 @@ export interface DynamoJournalOptions {
 
 type Item = Record<string, AttributeValue>;
 
-// DynamoDB's own limits: BatchWriteItem takes 25 items, TransactWriteItems 100.
+// DynamoDB's own limit: BatchWriteItem takes 25 items (TransactWriteItems: see fencedTransactions).
 const BATCH_LIMIT = 25;
-const TRANSACTION_LIMIT = 100;
 const UNPROCESSED_RETRIES = 6;
+const CONFLICT_RETRIES = 5;
 
 /**
  * The journal on one DynamoDB table (`pk`, `sk` strings; TTL on `ttl`):
@@ -77,7 +78,10 @@ export class DynamoJournal implements Journal {
   async write(items: JournalWrite[], fence?: Fence): Promise<void> {
     if (items.length === 0) return;
     if (fence) {
-      for (const chunk of transactionChunks(items)) await this.writeFenced(chunk, fence);
+      const held = { ConditionExpression: 'leaseOwner = :owner', ExpressionAttributeValues: { ':owner': { S: fence.owner } } };
+      for (const chunk of fencedTransactions(items)) {
+        if (!(await this.transactIf(chunk, fence.runId, held))) throw new LeaseLostError(fence.runId);
+      }
       return;
     }
     const chunks: WriteRequest[][] = [];
@@ -163,40 +167,34 @@ export class DynamoJournal implements Journal {
     const retried = loaded.steps
       .filter((step) => step.status === 'failed')
       .map((step): JournalWrite => ({ type: 'step', runId, step: { ...step, status: 'retrying', attempts: 0, retryAt: now, endedAt: undefined }, ttl: run.ttl }));
-    try {
-      await this.client.send(
-        new TransactWriteItemsCommand({
-          TransactItems: [
-            {
-              Put: {
-                TableName: this.tableName,
-                Item: toItem({ type: 'run', run }),
-                ConditionExpression: '#status = :failed AND attempt = :attempt',
-                ExpressionAttributeNames: { '#status': 'status' },
-                ExpressionAttributeValues: marshall({ ':failed': 'failed', ':attempt': run.attempt }),
-              },
-            },
-            ...retried.slice(0, TRANSACTION_LIMIT - 1).map((w) => ({ Put: { TableName: this.tableName, Item: toItem(w) } })),
-          ],
-        }),
-      );
-    } catch (error) {
-      if (error instanceof TransactionCanceledException) return undefined;
-      throw error;
+    // More steps than one transaction takes go in several, the run item in the last, each only while
+    // the run is still failed at the attempt read: a concurrent reopen that got there first stops
+    // this one, and no step is reset under an attempt that is running.
+    const stillFailed = {
+      ConditionExpression: '#status = :failed AND attempt = :attempt',
+      ExpressionAttributeNames: { '#status': 'status' },
+      ExpressionAttributeValues: marshall({ ':failed': 'failed', ':attempt': run.attempt }),
+    };
+    for (const chunk of fencedTransactions([{ type: 'run', run }, ...retried])) {
+      if (!(await this.transactIf(chunk, runId, stillFailed))) return undefined;
     }
     return run;
   }
 
   async claimIdempotencyKey(claim: IdempotencyClaim, replacing?: string): Promise<{ claimed: true } | { claimed: false; holder: IdempotencyClaim }> {
     const item = { pk: idempotencyPk(claim), sk: 'CLAIM', ...claim };
+    // The run being replaced may have freed the key since the caller saw it hold it: a free key is
+    // claimed then too (a condition on `runId` alone fails on a missing item, with no holder to show).
+    const condition =
+      replacing === undefined
+        ? { ConditionExpression: 'attribute_not_exists(pk)' }
+        : { ConditionExpression: 'attribute_not_exists(pk) OR runId = :replacing', ExpressionAttributeValues: { ':replacing': { S: replacing } } };
     try {
       await this.client.send(
         new PutItemCommand({
           TableName: this.tableName,
           Item: marshall(item),
-          ...(replacing === undefined
-            ? { ConditionExpression: 'attribute_not_exists(pk)' }
-            : { ConditionExpression: 'runId = :replacing', ExpressionAttributeValues: { ':replacing': { S: replacing } } }),
+          ...condition,
           ReturnValuesOnConditionCheckFailure: 'ALL_OLD',
         }),
       );
@@ -245,9 +243,9 @@ export class DynamoJournal implements Journal {
       });
     }
     try {
-      await this.client.send(new TransactWriteItemsCommand({ TransactItems: items }));
+      await this.transact(items);
     } catch (error) {
-      if (fence && error instanceof TransactionCanceledException) throw new LeaseLostError(fence.runId);
+      if (fence && conditionFailed(error)) throw new LeaseLostError(fence.runId);
       throw error;
     }
   }
@@ -292,25 +290,21 @@ export class DynamoJournal implements Journal {
     const endedAt = new Date().toISOString();
     let resolved = true;
     try {
-      await this.client.send(
-        new TransactWriteItemsCommand({
-          TransactItems: [
-            {
-              Update: {
-                TableName: this.tableName,
-                Key: stepKey,
-                UpdateExpression: 'SET #status = :completed, #output = :output, endedAt = :endedAt',
-                ConditionExpression: '#status = :waiting',
-                ExpressionAttributeNames: { '#status': 'status', '#output': 'output' },
-                ExpressionAttributeValues: marshall({ ':completed': 'completed', ':waiting': 'waiting', ':output': output, ':endedAt': endedAt }),
-              },
-            },
-            { Delete: { TableName: this.tableName, Key: { pk: { S: eventPk(waiter.name) }, sk: { S: waiterSk(waiter) } } } },
-          ],
-        }),
-      );
+      await this.transact([
+        {
+          Update: {
+            TableName: this.tableName,
+            Key: stepKey,
+            UpdateExpression: 'SET #status = :completed, #output = :output, endedAt = :endedAt',
+            ConditionExpression: '#status = :waiting',
+            ExpressionAttributeNames: { '#status': 'status', '#output': 'output' },
+            ExpressionAttributeValues: marshall({ ':completed': 'completed', ':waiting': 'waiting', ':output': output, ':endedAt': endedAt }),
+          },
+        },
+        { Delete: { TableName: this.tableName, Key: { pk: { S: eventPk(waiter.name) }, sk: { S: waiterSk(waiter) } } } },
+      ]);
     } catch (error) {
-      if (!(error instanceof TransactionCanceledException)) throw error;
+      if (!conditionFailed(error)) throw error;
       resolved = false; // someone else completed it first: what they wrote is the answer
     }
     const { Item } = await this.client.send(new GetItemCommand({ TableName: this.tableName, Key: stepKey, ConsistentRead: true }));
@@ -366,6 +360,24 @@ export class DynamoJournal implements Journal {
     await this.client.send(new DescribeTableCommand({ TableName: this.tableName }));
   }
 
+  /**
+   * TransactWriteItems. DynamoDB cancels a transaction that collides with another one on an item
+   * (reason TransactionConflict) whether or not its conditions hold, and the SDK does not retry it:
+   * it is sent again here, so a conflict is never read as a failed condition (a lost lease, a waiter
+   * someone else resolved).
+   */
+  private async transact(items: TransactWriteItem[]): Promise<void> {
+    for (let round = 0; ; round++) {
+      try {
+        await this.client.send(new TransactWriteItemsCommand({ TransactItems: items }));
+        return;
+      } catch (error) {
+        if (round >= CONFLICT_RETRIES || conditionFailed(error) || !conflicted(error)) throw error;
+        await sleep(Math.min(1_000, 20 * 2 ** round) * (0.5 + Math.random()));
+      }
+    }
+  }
+
   private async batchWrite(requests: WriteRequest[]): Promise<void> {
     let pending = requests;
     for (let round = 0; pending.length > 0; round++) {
@@ -380,25 +392,23 @@ export class DynamoJournal implements Journal {
     }
   }
 
-  private async writeFenced(items: JournalWrite[], fence: Fence): Promise<void> {
-    const condition = {
-      ConditionExpression: 'leaseOwner = :owner',
-      ExpressionAttributeValues: { ':owner': { S: fence.owner } },
-    };
+  /**
+   * Puts the items in one transaction if the item of run `runId` meets `condition` (on the run item
+   * written, if one is, else by a condition check). False when the condition failed.
+   */
+  private async transactIf(items: JournalWrite[], runId: string, condition: Pick<ConditionCheck, 'ConditionExpression' | 'ExpressionAttributeNames' | 'ExpressionAttributeValues'>): Promise<boolean> {
     const runWrite = items.find((w) => w.type === 'run');
     const transact: TransactWriteItem[] = items.map((w) =>
       w === runWrite
         ? { Put: { TableName: this.tableName, Item: toItem(w), ...condition } }
         : { Put: { TableName: this.tableName, Item: toItem(w) } },
     );
-    if (!runWrite) transact.push({ ConditionCheck: { TableName: this.tableName, Key: key(fence.runId, 'RUN'), ...condition } });
+    if (!runWrite) transact.push({ ConditionCheck: { TableName: this.tableName, Key: key(runId, 'RUN'), ...condition } });
     try {
-      await this.client.send(new TransactWriteItemsCommand({ TransactItems: transact }));
+      await this.transact(transact);
+      return true;
     } catch (error) {
-      const lost =
-        error instanceof TransactionCanceledException &&
-        (error.CancellationReasons ?? []).some((reason) => reason.Code === 'ConditionalCheckFailed');
-      if (lost) throw new LeaseLostError(fence.runId);
+      if (conditionFailed(error)) return false;
       throw error;
     }
   }
@@ -431,27 +441,13 @@ function toItem(write: JournalWrite): Item {
   }
 }
 
-// TransactWriteItems takes at most 100 items and 4 MB; leave room for the lease check and overhead.
-const TRANSACTION_BYTES = 3_500_000;
+/** A transaction cancelled because a condition did not hold (not for a conflict, throttling or a bad item). */
+function conditionFailed(error: unknown): boolean {
+  return error instanceof TransactionCanceledException && (error.CancellationReasons ?? []).some((reason) => reason.Code === 'ConditionalCheckFailed');
+}
 
-/** Fenced writes in transactions of at most 99 items and ~3.5 MB, the run item in the last one. */
-function transactionChunks(items: JournalWrite[]): JournalWrite[][] {
-  const ordered = [...items.filter((w) => w.type !== 'run'), ...items.filter((w) => w.type === 'run')];
-  const chunks: JournalWrite[][] = [];
-  let chunk: JournalWrite[] = [];
-  let bytes = 0;
-  for (const write of ordered) {
-    const size = JSON.stringify(write).length;
-    if (chunk.length > 0 && (chunk.length >= TRANSACTION_LIMIT - 1 || bytes + size > TRANSACTION_BYTES)) {
-      chunks.push(chunk);
-      chunk = [];
-      bytes = 0;
-    }
-    chunk.push(write);
-    bytes += size;
-  }
-  if (chunk.length > 0) chunks.push(chunk);
-  return chunks;
+function conflicted(error: unknown): boolean {
+  return error instanceof TransactionCanceledException && (error.CancellationReasons ?? []).some((reason) => reason.Code === 'TransactionConflict');
 }
 
 function toEvent(item: Item): ReceivedEvent {

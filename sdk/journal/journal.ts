@@ -1,3 +1,17 @@
+/**
+ * The journal's ports, one per concern, and `Journal`, all of them: what the engine, the routes and
+ * the tools need from wherever runs are kept. `DynamoJournal` is the production adapter,
+ * `MemoryJournal` the one for tests and the harness; both pass test/journal-contract*.test.ts.
+ *
+ * Rules every method follows:
+ * - Every item carries `ttl` (epoch seconds). It is kept at least until then; after that it may
+ *   vanish at any moment (DynamoDB's TTL deletes within about two days, `MemoryJournal` at once),
+ *   and until it does it reads and conditions like any other item. Code that must not act on an
+ *   expired item checks `ttl` itself, as the claim of an idempotency key does.
+ * - What a method returns is a copy: changing it changes nothing stored.
+ * - "Atomic" means all or none, and no reader sees a part. Reads are strongly consistent unless
+ *   said otherwise, but a read of several items is not a snapshot.
+ */
 import type { EventWaiter, IdempotencyClaim, LoadedRun, ReceivedEvent, RunRecord, RunStatus, StepRecord } from '../core/records.ts';
 import type { RequestSnapshot } from '../core/http.ts';
 
@@ -6,7 +20,11 @@ export type JournalWrite =
   | { type: 'request'; runId: string; request: RequestSnapshot; ttl: number }
   | { type: 'step'; runId: string; step: StepRecord; ttl: number };
 
-/** Writes under a fence apply only while `owner` holds the run's lease, all or none. */
+/**
+ * Who must hold a run's lease for a write to apply: `owner` must still be the run's `leaseOwner`.
+ * The lease's expiry is not checked: an owner whose lease ran out still writes until another
+ * invocation takes the run over (`acquireLease`), which is what makes the attempt a fencing token.
+ */
 export interface Fence {
   runId: string;
   owner: string;
@@ -19,52 +37,131 @@ export interface RunFilter {
   limit?: number;
 }
 
-/**
- * Where runs are kept. DynamoDB is the production adapter; every write path of the engine goes
- * through `write`, so an adapter decides how to batch and fence.
- */
-export interface Journal {
-  /** The run, its request and its steps (in call order): one read. */
+/** A run's items: the run, its request, its steps. What an attempt reads and writes. */
+export interface RunStore {
+  /**
+   * The run, its request and its steps (ordered by `seq`), or undefined unless both the run and its
+   * request are stored. One strongly consistent query, but not a snapshot: a write landing meanwhile
+   * may show in some items and not in others.
+   */
   load(runId: string): Promise<LoadedRun | undefined>;
   /** The run item alone, strongly consistent: what the results route polls. */
   getRun(runId: string): Promise<RunRecord | undefined>;
-  /** Stores the items. Without a fence, plain puts; with one, atomically and only while the lease is held (else `LeaseLostError`). */
+  /**
+   * Stores the items, each replacing the stored item of the same run and kind (steps: same `seq`
+   * and `id`). An item may appear once per call and be at most DynamoDB's 400 KB: an item over it,
+   * or twice in one transaction or batch of 25, is refused, and nothing of that transaction or
+   * batch is stored.
+   *
+   * Without a fence: plain puts, each item atomic on its own, in no particular order; a failure
+   * (`JournalError` when DynamoDB leaves items unprocessed) may leave some of them stored.
+   *
+   * With a fence: applied only while `fence.owner` is the `leaseOwner` of the fenced run (the run
+   * of the first `run` item written, else `fence.runId`; a run not stored counts as not held),
+   * else `LeaseLostError` and nothing of that transaction is stored. Up to
+   * `FENCED_TRANSACTION_ITEMS` items (and ~3.5 MB) go in one atomic transaction; a larger write is
+   * cut by `fencedTransactions` into several, applied one after the other, each fenced, the run
+   * item in the last: a lease lost midway leaves the earlier steps stored, never the run item.
+   */
   write(items: JournalWrite[], fence?: Fence): Promise<void>;
   /**
-   * Takes the lease of a run whose latest attempt is `expectedAttempt` and that nobody holds, and
-   * starts attempt `expectedAttempt + 1`. Undefined when the run moved on, ended or is held.
+   * Takes the lease of the run and starts attempt `expectedAttempt + 1`, atomically, only if the
+   * run's attempt is `expectedAttempt`, its status is running, sleeping or waiting, and it has no
+   * lease owner or a lease that expired (`leaseExpiresAt` before now). Sets `attempt`,
+   * `leaseOwner`, `leaseExpiresAt = until` and `updatedAt`, removes `wakeAt`, and returns the run as
+   * it now stands. Undefined when the run is unknown, moved on, ended or held.
    */
   acquireLease(runId: string, expectedAttempt: number, owner: string, until: number): Promise<RunRecord | undefined>;
-  /** Runs, newest first, without their responses: for the dashboard and the CLI. */
-  listRuns(filter?: RunFilter): Promise<RunRecord[]>;
+}
+
+/** Which run an `Idempotency-Key` belongs to. */
+export interface IdempotencyStore {
   /**
-   * Makes a failed run due again: its failed steps get a fresh set of retries, the rest stay
-   * memoized. Undefined unless the run is failed. The caller delivers the resume.
-   */
-  reopen(runId: string): Promise<RunRecord | undefined>;
-  /**
-   * Ties the key to `claim.runId` unless it is taken; then returns the claim that holds it. With
-   * `replacing`, takes it over from that run only (a claim whose request died before its first step).
+   * Ties the key (endpoint, caller, key) to `claim.runId` if it is free, atomically; else returns,
+   * unchanged, the claim that holds it. With `replacing`, also takes it over from a claim of that
+   * run (one whose request died before its first step, or past its `ttl`), and from no other.
+   * Of concurrent claims of one free key, exactly one is claimed.
    */
   claimIdempotencyKey(claim: IdempotencyClaim, replacing?: string): Promise<{ claimed: true } | { claimed: false; holder: IdempotencyClaim }>;
-  /** Frees a key whose request did not become a run (only if `claim.runId` still holds it). */
+  /** Frees a key whose request did not become a run, atomically and only if `claim.runId` still holds it; else does nothing. */
   releaseIdempotencyKey(claim: Pick<IdempotencyClaim, 'endpoint' | 'caller' | 'key' | 'runId'>): Promise<void>;
-  /** Stores the waiter with its step (status `waiting`) in one write, fenced like `write`. */
+}
+
+/** Runs waiting for events, and the events received. */
+export interface EventStore {
+  /**
+   * Stores the waiter (found by event name; one per run and step id) and its step, atomically.
+   * With a fence, only while `fence.owner` is the run's `leaseOwner`, else `LeaseLostError` and
+   * neither is stored.
+   */
   registerWaiter(waiter: EventWaiter, step: StepRecord, fence?: Fence): Promise<void>;
+  /** The waiters of an event name, strongly consistent, in no promised order. */
   waiters(eventName: string): Promise<EventWaiter[]>;
   /**
-   * Keeps an event for the look-back window (until `ttl`). An id kept before is not kept again: the
-   * result is then the event as first recorded, whatever data came this time.
+   * Keeps an event until `ttl`, atomically and once per (name, id), and returns it as given
+   * (`fresh: true`). If that id was kept before, nothing is stored and the result is the event as
+   * first recorded, whatever data came this time (`fresh: false`). The data is kept as JSON.
    */
   recordEvent(event: ReceivedEvent, ttl: number): Promise<{ fresh: boolean; event: ReceivedEvent }>;
-  /** Events of that name received at or after `since`, oldest first. */
+  /** Events of that name received at or after `since`, oldest first, strongly consistent. */
   recentEvents(eventName: string, since: Date): Promise<ReceivedEvent[]>;
   /**
-   * Completes a waiting step with `output` (and drops its waiter) only if it is still waiting: the
-   * event route and the step's timeout both go through here, so exactly one of them wins.
-   * Returns the step as it now stands, and whether this call completed it.
+   * Completes a waiting step (status `completed`, `output`, `endedAt` now) and drops its waiter,
+   * atomically, only if the step is stored and still `waiting`. The event route and the step's
+   * timeout both go through here, so of concurrent calls exactly one resolves it.
+   * Returns the step as read right after (a later write may already show), and whether this call
+   * completed it.
    */
   resolveWaiting(waiter: Pick<EventWaiter, 'name' | 'runId' | 'stepId' | 'seq'>, output: string): Promise<{ resolved: boolean; step: StepRecord | undefined }>;
+}
+
+/** What the dashboard, the CLI, the sweep of stuck runs and replays need. */
+export interface RunAdmin {
+  /**
+   * Runs matching the filter, newest first (run ids are ULIDs), at most `limit`, without their
+   * responses. May read the whole journal, and may miss writes of the last moment (DynamoDB: an
+   * eventually consistent scan).
+   */
+  listRuns(filter?: RunFilter): Promise<RunRecord[]>;
+  /**
+   * Makes a failed run due again: status running, `wakeAt` now, no lease, response or error; every
+   * failed step becomes `retrying` with `attempts` 0, the rest stay memoized. Returns the run as
+   * stored, or undefined unless the run is failed. The caller delivers the resume.
+   * Written after a read, in transactions cut as a fenced write's (the run item in the last), each
+   * only while the run is still failed at the attempt read: of concurrent reopens, one reopens it.
+   */
+  reopen(runId: string): Promise<RunRecord | undefined>;
+}
+
+/** Where runs are kept: every port at once. */
+export interface Journal extends RunStore, IdempotencyStore, EventStore, RunAdmin {}
+
+/** The items of one fenced transaction, the lease check aside: DynamoDB's TransactWriteItems takes 100. */
+export const FENCED_TRANSACTION_ITEMS = 99;
+// TransactWriteItems also stops at 4 MB; leave room for the lease check and request overhead.
+const FENCED_TRANSACTION_BYTES = 3_500_000;
+
+/**
+ * How a fenced write is cut into transactions, the run item in the last one (so a run never says
+ * more than its steps do). Every adapter cuts the same way, so a harness run interleaves as on AWS.
+ */
+export function fencedTransactions(items: JournalWrite[]): JournalWrite[][] {
+  const ordered = [...items.filter((w) => w.type !== 'run'), ...items.filter((w) => w.type === 'run')];
+  const chunks: JournalWrite[][] = [];
+  let chunk: JournalWrite[] = [];
+  let bytes = 0;
+  for (const write of ordered) {
+    const size = JSON.stringify(write).length;
+    if (chunk.length > 0 && (chunk.length >= FENCED_TRANSACTION_ITEMS || bytes + size > FENCED_TRANSACTION_BYTES)) {
+      chunks.push(chunk);
+      chunk = [];
+      bytes = 0;
+    }
+    chunk.push(write);
+    bytes += size;
+  }
+  if (chunk.length > 0) chunks.push(chunk);
+  return chunks;
 }
 
 export function writeKey(write: JournalWrite): string {
