@@ -31,6 +31,13 @@ export class MemoryJournal implements Journal {
     this.now = options.now ?? Date.now;
   }
 
+  /** How many items the journal holds (of every kind), as a table scan would count them. */
+  get itemCount(): number {
+    let count = 0;
+    for (const partition of this.table.values()) count += partition.size;
+    return count;
+  }
+
   async load(runId: string): Promise<LoadedRun | undefined> {
     await turn();
     return this.loadNow(runId);

@@ -66,8 +66,11 @@ export class VirtualClock implements Clock {
   }
 
   async sleep(ms: number): Promise<void> {
-    this.advanceTo(this.current + ms);
-    // Let the journal and other steps run, as a real wait would.
+    const until = this.current + ms;
+    // Timers fire on a later turn, never inside the caller's own synchronous work, as real ones do;
+    // and the journal and other steps get to run meanwhile, as during a real wait.
+    await new Promise((resolve) => setImmediate(resolve));
+    this.advanceTo(until);
     await new Promise((resolve) => setImmediate(resolve));
   }
 

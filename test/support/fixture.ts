@@ -4,7 +4,7 @@ import middy from '@middy/core';
 import { randomUUID } from 'node:crypto';
 import { inject } from 'vitest';
 import { createResultsHandler, durable, DynamoJournal, type DurableOptions, type HttpResponse } from '../../sdk/index.ts';
-import { httpApiEvent, lambdaContext, ManualTimer } from '../../sdk/testing/index.ts';
+import { httpApiEvent, lambdaContext, ManualTimer, MemoryJournal } from '../../sdk/testing/index.ts';
 
 export const TOKEN_SECRET = 'test-secret-for-result-urls-0123456789';
 
@@ -19,7 +19,8 @@ export async function createTestJournal(client = localClient()): Promise<DynamoJ
   return journal;
 }
 
-export async function countItems(journal: DynamoJournal): Promise<number> {
+export async function countItems(journal: DynamoJournal | MemoryJournal): Promise<number> {
+  if (journal instanceof MemoryJournal) return journal.itemCount;
   const { Count } = await journal.client.send(new ScanCommand({ TableName: journal.tableName, Select: 'COUNT' }));
   return Count ?? 0;
 }
@@ -27,11 +28,13 @@ export async function countItems(journal: DynamoJournal): Promise<number> {
 type Handler = (event: never, context: never) => unknown;
 
 /**
- * Everything a durable endpoint needs, on DynamoDB Local: `wrap` makes a Middy handler durable,
- * `resume` delivers the next scheduled resume, `result` calls the results route for a 303 location.
+ * Everything a durable endpoint needs, on the memory journal (the engine's specifications; the
+ * DynamoDB adapter has its own contract suite on DynamoDB Local): `wrap` makes a Middy handler
+ * durable, `resume` delivers the next scheduled resume, `result` calls the results route for a 303
+ * location.
  */
 export async function durableFixture(defaults: DurableOptions = {}) {
-  const journal = await createTestJournal();
+  const journal = new MemoryJournal();
   const timer = new ManualTimer();
   const results = createResultsHandler({ journal, tokenSecret: TOKEN_SECRET, pollIntervalMs: 10 });
   const wrap = (handler: Handler, options: DurableOptions = {}) => {
