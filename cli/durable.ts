@@ -8,6 +8,7 @@ import { InvokeCommand, LambdaClient } from '@aws-sdk/client-lambda';
 import { DynamoJournal, replayRun, type RunStatus, type Timer } from '../sdk/index.ts';
 import { runDetail, runSummary, type RunDetail } from '../dev/views.ts';
 import { JavaMissingError } from '../dev/dynamodb-local.ts';
+import { ROUTES } from '../sdk/core/contract.ts';
 
 const HELP = `durable — durable endpoints on your machine and in your AWS account
 
@@ -94,8 +95,8 @@ async function dev(): Promise<void> {
   });
   console.log(`\ndurable dev: ${server.url}\n`);
   for (const endpoint of server.endpoints) console.log(`  ${endpoint.routeKey.padEnd(28)} ${server.url}${endpoint.routeKey.split(' ')[1]}`);
-  console.log(`  ${'GET /runs/{runId}'.padEnd(28)} results route`);
-  console.log(`  ${'POST /events'.padEnd(28)} events for step.waitForEvent`);
+  console.log(`  ${ROUTES.results.padEnd(28)} results route`);
+  console.log(`  ${ROUTES.events.padEnd(28)} events for step.waitForEvent`);
   console.log(`\n  dashboard: ${server.url}/_durable/\n`);
   const stop = async () => {
     console.log('\nstopping…');

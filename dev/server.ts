@@ -16,6 +16,7 @@ import type { DevEndpoint } from './protocol.ts';
 import { HandlerRuntime } from './runtime.ts';
 import { runDetail, runSummary } from './views.ts';
 import { recoverRuns } from '../sdk/routes/recovery.ts';
+import { ROUTES } from '../sdk/core/contract.ts';
 
 export interface DevServerOptions {
   /** The project: where cdk.json is and what is watched for changes. Default: the current directory. */
@@ -108,9 +109,9 @@ async function serveEndpoints(options: DevServerOptions, cwd: string, print: (li
       functionName: e.functionName,
       invoke: (event: unknown) => runtime.invoke(e.functionName, event, e.timeoutMs),
     })),
-    { routeKey: 'GET /runs/{runId}', format: '2.0', timeoutMs: 30_000, functionName: 'results', invoke: (event, context) => results(event, context) },
+    { routeKey: ROUTES.results, format: '2.0', timeoutMs: 30_000, functionName: 'results', invoke: (event, context) => results(event, context) },
     // On AWS this route is IAM-authorized; the dev server listens on loopback only, like Inngest's.
-    { routeKey: 'POST /events', format: '2.0', timeoutMs: 30_000, functionName: 'events', invoke: (event, context) => events(event, context) },
+    { routeKey: ROUTES.events, format: '2.0', timeoutMs: 30_000, functionName: 'events', invoke: (event, context) => events(event, context) },
   ], { onTimeout: (route) => print(`✗ ${route.routeKey} did not answer within API Gateway's integration timeout`) });
 
   const api = createDashboardApi(journal, timer, endpoints);

@@ -14,7 +14,6 @@ import {
   TransactWriteItemsCommand,
   UpdateItemCommand,
   UpdateTimeToLiveCommand,
-  type AttributeValue,
   type ConditionCheck,
   type TransactWriteItem,
   type WriteRequest,
@@ -24,6 +23,8 @@ import { JournalError, LeaseLostError } from '../core/errors.ts';
 import type { EventWaiter, IdempotencyClaim, LoadedRun, ReceivedEvent, RunRecord, StepRecord } from '../core/records.ts';
 import { fencedTransactions, type Fence, type Journal, type JournalWrite, type RunFilter } from './journal.ts';
 import type { RequestSnapshot } from '../core/http.ts';
+import { key, toEvent, toItem, toRun, toStep, waiterItem, type Item } from './dynamodb-items.ts';
+import { eventPk, idempotencyPk, pk, seenSk, stepSk, waiterSk } from './keys.ts';
 
 export interface DynamoJournalOptions {
   tableName: string;
@@ -31,7 +32,6 @@ export interface DynamoJournalOptions {
   client?: DynamoDBClient;
 }
 
-type Item = Record<string, AttributeValue>;
 
 // DynamoDB's own limit: BatchWriteItem takes 25 items (TransactWriteItems: see fencedTransactions).
 const BATCH_LIMIT = 25;
@@ -263,7 +263,7 @@ export class DynamoJournal implements Journal {
       await this.client.send(
         new PutItemCommand({
           TableName: this.tableName,
-          Item: marshall({ pk: eventPk(event.name), sk: `SEEN#${event.id}`, id: event.id, name: event.name, data: JSON.stringify(event.data ?? null), receivedAt: event.receivedAt, ttl }),
+          Item: marshall({ pk: eventPk(event.name), sk: seenSk(event.id), id: event.id, name: event.name, data: JSON.stringify(event.data ?? null), receivedAt: event.receivedAt, ttl }),
           ConditionExpression: 'attribute_not_exists(sk)',
           ReturnValuesOnConditionCheckFailure: 'ALL_OLD',
         }),
@@ -414,33 +414,6 @@ export class DynamoJournal implements Journal {
   }
 }
 
-const pk = (runId: string): string => `RUN#${runId}`;
-const key = (runId: string, sk: string): Item => ({ pk: { S: pk(runId) }, sk: { S: sk } });
-const stepSk = (step: Pick<StepRecord, 'seq' | 'id'>): string => `STEP#${String(step.seq).padStart(6, '0')}#${step.id}`;
-const eventPk = (name: string): string => `EVENT#${name}`;
-const idempotencyPk = (claim: Pick<IdempotencyClaim, 'endpoint' | 'caller' | 'key'>): string => `IDEMPOTENCY#${claim.endpoint}#${claim.caller}#${claim.key}`;
-const waiterSk = (waiter: Pick<EventWaiter, 'runId' | 'stepId'>): string => `WAITER#${waiter.runId}#${waiter.stepId}`;
-
-function waiterItem(waiter: EventWaiter): Item {
-  return marshall({ pk: eventPk(waiter.name), sk: waiterSk(waiter), ...waiter, match: JSON.stringify(waiter.match) }, { removeUndefinedValues: true });
-}
-
-function toItem(write: JournalWrite): Item {
-  switch (write.type) {
-    case 'run': {
-      const { response, ...run } = write.run;
-      return marshall(
-        { pk: pk(run.runId), sk: 'RUN', ...run, response: response && JSON.stringify(response) },
-        { removeUndefinedValues: true },
-      );
-    }
-    case 'request':
-      return marshall({ pk: pk(write.runId), sk: 'REQUEST', request: JSON.stringify(write.request), ttl: write.ttl });
-    case 'step':
-      return marshall({ pk: pk(write.runId), sk: stepSk(write.step), ...write.step, ttl: write.ttl }, { removeUndefinedValues: true });
-  }
-}
-
 /** A transaction cancelled because a condition did not hold (not for a conflict, throttling or a bad item). */
 function conditionFailed(error: unknown): boolean {
   return error instanceof TransactionCanceledException && (error.CancellationReasons ?? []).some((reason) => reason.Code === 'ConditionalCheckFailed');
@@ -448,21 +421,6 @@ function conditionFailed(error: unknown): boolean {
 
 function conflicted(error: unknown): boolean {
   return error instanceof TransactionCanceledException && (error.CancellationReasons ?? []).some((reason) => reason.Code === 'TransactionConflict');
-}
-
-function toEvent(item: Item): ReceivedEvent {
-  const { id, name, data, receivedAt } = unmarshall(item);
-  return { id, name, data: JSON.parse(data), receivedAt };
-}
-
-function toRun(item: Item): RunRecord {
-  const { pk: _pk, sk: _sk, response, ...run } = unmarshall(item);
-  return { ...(run as RunRecord), response: typeof response === 'string' ? JSON.parse(response) : undefined };
-}
-
-function toStep(item: Item): StepRecord {
-  const { pk: _pk, sk: _sk, ttl: _ttl, ...step } = unmarshall(item);
-  return step as StepRecord;
 }
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));

@@ -2,6 +2,7 @@ import { LeaseLostError } from '../core/errors.ts';
 import type { RequestSnapshot } from '../core/http.ts';
 import type { EventWaiter, IdempotencyClaim, LoadedRun, ReceivedEvent, RunRecord, StepRecord } from '../core/records.ts';
 import { fencedTransactions, type Fence, type Journal, type JournalWrite, type RunFilter } from './journal.ts';
+import { eventPk, idempotencyPk, pk, seenSk, stepSk, waiterSk } from './keys.ts';
 
 export interface MemoryJournalOptions {
   /** Epoch ms, for every lease expiry, TTL and timestamp. Default `Date.now`; a harness passes its virtual clock. */
@@ -152,11 +153,11 @@ export class MemoryJournal implements Journal {
 
   async recordEvent(event: ReceivedEvent, ttl: number): Promise<{ fresh: boolean; event: ReceivedEvent }> {
     await turn();
-    const first = this.get(eventPk(event.name), `SEEN#${event.id}`);
+    const first = this.get(eventPk(event.name), seenSk(event.id));
     if (first) return { fresh: false, event: toEvent(first) };
     const item = { id: event.id, name: event.name, data: JSON.stringify(event.data ?? null), receivedAt: event.receivedAt, ttl };
     checkSize(item);
-    this.put(eventPk(event.name), `SEEN#${event.id}`, item);
+    this.put(eventPk(event.name), seenSk(event.id), item);
     return { fresh: true, event };
   }
 
@@ -303,11 +304,6 @@ function toEvent(item: Item): ReceivedEvent {
 }
 
 // The same keys as DynamoJournal, so the same writes collide and the same queries find them.
-const pk = (runId: string): string => `RUN#${runId}`;
-const stepSk = (step: Pick<StepRecord, 'seq' | 'id'>): string => `STEP#${String(step.seq).padStart(6, '0')}#${step.id}`;
-const eventPk = (name: string): string => `EVENT#${name}`;
-const idempotencyPk = (claim: Pick<IdempotencyClaim, 'endpoint' | 'caller' | 'key'>): string => `IDEMPOTENCY#${claim.endpoint}#${claim.caller}#${claim.key}`;
-const waiterSk = (waiter: Pick<EventWaiter, 'runId' | 'stepId'>): string => `WAITER#${waiter.runId}#${waiter.stepId}`;
 
 /** A store answers on a later macrotask, never synchronously. */
 const turn = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));

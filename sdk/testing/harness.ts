@@ -6,7 +6,7 @@
 import type { Context } from 'aws-lambda';
 import { randomBytes } from 'node:crypto';
 import type { Clock } from '../core/clock.ts';
-import { INJECT_FAILURE_HEADER } from '../core/contract.ts';
+import { INJECT_FAILURE_HEADER, ROUTES, RUN_ID_HEADER } from '../core/contract.ts';
 import { toMs, type Duration } from '../core/duration.ts';
 import type { SerializedError } from '../core/errors.ts';
 import type { HttpResponse } from '../core/http.ts';
@@ -183,7 +183,7 @@ export class DurableHarness {
 
   /** `POST /events` with `{ name, data, id? }`, then delivers the resumes it causes. */
   async sendEvent(event: { name: string; data?: unknown; id?: string }): Promise<{ id: string; resumed: string[]; duplicate?: true }> {
-    const answer = await this.events(httpApiEvent({ method: 'POST', path: '/events', routeKey: 'POST /events', body: event }));
+    const answer = await this.events(httpApiEvent({ method: 'POST', path: '/events', routeKey: ROUTES.events, body: event }));
     const body = JSON.parse(answer.body ?? '{}');
     if (answer.statusCode !== 200) throw new Error(`DurableHarness: POST /events answered ${answer.statusCode}: ${answer.body}`);
     await this.deliverUntil(this.clock.now());
@@ -245,7 +245,7 @@ export class HarnessRun {
   constructor(harness: DurableHarness, response: HttpResponse) {
     this.harness = harness;
     this.response = response;
-    this.runId = response?.headers?.['x-durable-run-id'];
+    this.runId = response?.headers?.[RUN_ID_HEADER];
   }
 
   /** Delivers resumes, moving virtual time, until the run has ended; resolves to its final response. */

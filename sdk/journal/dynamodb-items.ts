@@ -1,0 +1,45 @@
+/** How records become DynamoDB items and back: JSON text for what must replay byte for byte (responses, requests, waiter matches, event data). */
+import type { AttributeValue } from '@aws-sdk/client-dynamodb';
+import { marshall, unmarshall } from '@aws-sdk/util-dynamodb';
+import type { EventWaiter, ReceivedEvent, RunRecord, StepRecord } from '../core/records.ts';
+import type { JournalWrite } from './journal.ts';
+import { eventPk, pk, stepSk, waiterSk } from './keys.ts';
+
+export type Item = Record<string, AttributeValue>;
+
+export const key = (runId: string, sk: string): Item => ({ pk: { S: pk(runId) }, sk: { S: sk } });
+
+export function waiterItem(waiter: EventWaiter): Item {
+  return marshall({ pk: eventPk(waiter.name), sk: waiterSk(waiter), ...waiter, match: JSON.stringify(waiter.match) }, { removeUndefinedValues: true });
+}
+
+export function toItem(write: JournalWrite): Item {
+  switch (write.type) {
+    case 'run': {
+      const { response, ...run } = write.run;
+      return marshall(
+        { pk: pk(run.runId), sk: 'RUN', ...run, response: response && JSON.stringify(response) },
+        { removeUndefinedValues: true },
+      );
+    }
+    case 'request':
+      return marshall({ pk: pk(write.runId), sk: 'REQUEST', request: JSON.stringify(write.request), ttl: write.ttl });
+    case 'step':
+      return marshall({ pk: pk(write.runId), sk: stepSk(write.step), ...write.step, ttl: write.ttl }, { removeUndefinedValues: true });
+  }
+}
+
+export function toEvent(item: Item): ReceivedEvent {
+  const { id, name, data, receivedAt } = unmarshall(item);
+  return { id, name, data: JSON.parse(data), receivedAt };
+}
+
+export function toRun(item: Item): RunRecord {
+  const { pk: _pk, sk: _sk, response, ...run } = unmarshall(item);
+  return { ...(run as RunRecord), response: typeof response === 'string' ? JSON.parse(response) : undefined };
+}
+
+export function toStep(item: Item): StepRecord {
+  const { pk: _pk, sk: _sk, ttl: _ttl, ...step } = unmarshall(item);
+  return step as StepRecord;
+}
