@@ -21,7 +21,7 @@ import {
 import { marshall, unmarshall } from '@aws-sdk/util-dynamodb';
 import { JournalError, LeaseLostError } from '../core/errors.ts';
 import type { EventWaiter, IdempotencyClaim, LoadedRun, ReceivedEvent, RunRecord, StepRecord } from '../core/records.ts';
-import { fencedTransactions, type Fence, type Journal, type JournalWrite, type RunFilter } from './journal.ts';
+import { fencedTransactions, reopenedRun, type Fence, type Journal, type JournalWrite, type RunFilter } from './journal.ts';
 import type { RequestSnapshot } from '../core/http.ts';
 import { key, toEvent, toItem, toRun, toStep, waiterItem, type Item } from './dynamodb-items.ts';
 import { eventPk, idempotencyPk, pk, seenSk, stepSk, waiterSk } from './keys.ts';
@@ -160,13 +160,8 @@ export class DynamoJournal implements Journal {
   async reopen(runId: string): Promise<RunRecord | undefined> {
     const loaded = await this.load(runId);
     if (!loaded || loaded.run.status !== 'failed') return undefined;
-    const now = new Date().toISOString();
-    const run: RunRecord = { ...loaded.run, status: 'running', wakeAt: now, updatedAt: now, response: undefined, error: undefined };
-    delete run.leaseOwner;
-    delete run.leaseExpiresAt;
-    const retried = loaded.steps
-      .filter((step) => step.status === 'failed')
-      .map((step): JournalWrite => ({ type: 'step', runId, step: { ...step, status: 'retrying', attempts: 0, retryAt: now, endedAt: undefined }, ttl: run.ttl }));
+    const writes = reopenedRun(loaded, new Date().toISOString());
+    const run = (writes.at(-1) as Extract<JournalWrite, { type: 'run' }>).run;
     // More steps than one transaction takes go in several, the run item in the last, each only while
     // the run is still failed at the attempt read: a concurrent reopen that got there first stops
     // this one, and no step is reset under an attempt that is running.
@@ -175,7 +170,7 @@ export class DynamoJournal implements Journal {
       ExpressionAttributeNames: { '#status': 'status' },
       ExpressionAttributeValues: marshall({ ':failed': 'failed', ':attempt': run.attempt }),
     };
-    for (const chunk of fencedTransactions([{ type: 'run', run }, ...retried])) {
+    for (const chunk of fencedTransactions(writes)) {
       if (!(await this.transactIf(chunk, runId, stillFailed))) return undefined;
     }
     return run;

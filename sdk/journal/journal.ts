@@ -174,3 +174,17 @@ export function writeKey(write: JournalWrite): string {
       return `${write.runId}/STEP/${write.step.id}`;
   }
 }
+
+/**
+ * What reopening a failed run writes (every adapter alike): the run due again now, without lease,
+ * response or error, and its failed steps reset to a fresh set of retries; the run item last.
+ */
+export function reopenedRun(loaded: LoadedRun, now: string): JournalWrite[] {
+  const run: RunRecord = { ...loaded.run, status: 'running', wakeAt: now, updatedAt: now, response: undefined, error: undefined };
+  delete run.leaseOwner;
+  delete run.leaseExpiresAt;
+  const retried = loaded.steps
+    .filter((step) => step.status === 'failed')
+    .map((step): JournalWrite => ({ type: 'step', runId: run.runId, step: { ...step, status: 'retrying', attempts: 0, retryAt: now, endedAt: undefined }, ttl: run.ttl }));
+  return [...retried, { type: 'run', run }];
+}

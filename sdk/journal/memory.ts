@@ -1,7 +1,7 @@
 import { LeaseLostError } from '../core/errors.ts';
 import type { RequestSnapshot } from '../core/http.ts';
 import type { EventWaiter, IdempotencyClaim, LoadedRun, ReceivedEvent, RunRecord, StepRecord } from '../core/records.ts';
-import { fencedTransactions, type Fence, type Journal, type JournalWrite, type RunFilter } from './journal.ts';
+import { fencedTransactions, reopenedRun, type Fence, type Journal, type JournalWrite, type RunFilter } from './journal.ts';
 import { eventPk, idempotencyPk, pk, seenSk, stepSk, waiterSk } from './keys.ts';
 
 export interface MemoryJournalOptions {
@@ -103,15 +103,10 @@ export class MemoryJournal implements Journal {
     await turn();
     const loaded = this.loadNow(runId);
     if (!loaded || loaded.run.status !== 'failed') return undefined;
-    const now = new Date(this.now()).toISOString();
-    const run: RunRecord = { ...loaded.run, status: 'running', wakeAt: now, updatedAt: now, response: undefined, error: undefined };
-    delete run.leaseOwner;
-    delete run.leaseExpiresAt;
-    const retried = loaded.steps
-      .filter((step) => step.status === 'failed')
-      .map((step): JournalWrite => ({ type: 'step', runId, step: { ...step, status: 'retrying', attempts: 0, retryAt: now, endedAt: undefined }, ttl: run.ttl }));
+    const writes = reopenedRun(loaded, new Date(this.now()).toISOString());
+    const run = (writes.at(-1) as Extract<JournalWrite, { type: 'run' }>).run;
     // As DynamoJournal: transactions after the read, each only while the run is still failed at the attempt read.
-    for (const chunk of fencedTransactions([{ type: 'run', run }, ...retried])) {
+    for (const chunk of fencedTransactions(writes)) {
       await turn();
       const stored = itemsOf(chunk);
       const current = this.get(pk(runId), 'RUN');
