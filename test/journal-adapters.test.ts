@@ -3,12 +3,12 @@
  * be made to fail: DynamoDB's transaction conflicts (DynamoDB Local serializes transactions and never
  * reports one, so they are injected), and MemoryJournal's clock and timing.
  */
-import { TransactionCanceledException } from '@aws-sdk/client-dynamodb';
+import { ScanCommand, TransactionCanceledException } from '@aws-sdk/client-dynamodb';
 import { describe, expect, it } from 'vitest';
 import { LeaseLostError } from '../sdk/core/errors.ts';
 import { MemoryJournal } from '../sdk/journal/memory.ts';
 import { createTestJournal, localClient } from './support/fixture.ts';
-import { claimFor, inAMinute, stepRecord, stepWrite, storeRun, waiterFor, waitingStep } from './support/journal.ts';
+import { claimFor, inAMinute, runRecord, stepRecord, stepWrite, storeRun, ttlIn, waiterFor, waitingStep } from './support/journal.ts';
 
 /** `next(times)` makes the next `times` transactions fail as DynamoDB fails one that collides with another transaction. */
 function injectConflicts(client: ReturnType<typeof localClient>) {
@@ -73,7 +73,41 @@ describe('DynamoJournal when DynamoDB cancels a transaction for a conflict', () 
   });
 });
 
+describe('DynamoJournal keeping a run past its retention', () => {
+  it('raises the ttl attribute of the request, the steps and the waiters of the run', async () => {
+    const journal = await createTestJournal();
+    const run = runRecord({ ttl: ttlIn(3_600) });
+    const waiting = waitingStep(1);
+    await storeRun(journal, run, [stepRecord(0)]);
+    await journal.registerWaiter(waiterFor(run, waiting), waiting);
+    const later = ttlIn(90 * 86_400);
+
+    await journal.keepUntil(run.runId, later);
+
+    const { Items = [] } = await journal.client.send(new ScanCommand({ TableName: journal.tableName }));
+    const ttls = Items.map((item) => [item.sk!.S!.split('#')[0], Number(item.ttl?.N)]).sort();
+    expect(ttls).toEqual([['REQUEST', later], ['RUN', later], ['STEP', later], ['STEP', later], ['WAITER', later]]);
+  });
+});
+
 describe('MemoryJournal', () => {
+  it('keeps every item of a run whose ttl was raised past the old one, waiters included', async () => {
+    let now = Date.parse('2030-01-01T00:00:00.000Z');
+    const journal = new MemoryJournal({ now: () => now });
+    const run = runRecord({ ttl: now / 1_000 + 3_600 });
+    const waiting = waitingStep(1);
+    await storeRun(journal, run, [stepRecord(0)]);
+    await journal.registerWaiter(waiterFor(run, waiting), waiting);
+
+    await journal.keepUntil(run.runId, now / 1_000 + 90 * 86_400);
+    now += 30 * 86_400_000;
+
+    expect((await journal.load(run.runId))?.steps).toHaveLength(2);
+    expect(await journal.waiters(waiterFor(run, waiting).name)).toHaveLength(1);
+    now += 61 * 86_400_000;
+    expect(await journal.load(run.runId)).toBeUndefined();
+  });
+
   it('measures leases and TTL with the clock it is given', async () => {
     let now = Date.parse('2030-01-01T00:00:00.000Z');
     const journal = new MemoryJournal({ now: () => now });

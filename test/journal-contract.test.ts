@@ -108,6 +108,19 @@ describe.each(journalAdapters)('$name', ({ create }) => {
       expect((await journal.load(run.runId))?.steps.map((s) => s.seq)).toEqual([1]);
     });
 
+    it('lets the fence of a first attempt create its run, and refuses it once the run is stored without its lease', async () => {
+      const journal = await create();
+      const run = runRecord({ leaseOwner: 'a', leaseExpiresAt: inAMinute() });
+      const fence = { runId: run.runId, owner: 'a', orNew: true };
+
+      await journal.write([stepWrite(run, stepRecord(0)), { type: 'run', run }], fence);
+      const suspended = { ...run, status: 'sleeping' as const, wakeAt: new Date(inAMinute()).toISOString(), leaseOwner: undefined, leaseExpiresAt: undefined };
+      await journal.write([{ type: 'run', run: suspended }], fence);
+
+      await expect(journal.write([{ type: 'run', run: { ...run, status: 'running' } }], fence)).rejects.toBeInstanceOf(LeaseLostError);
+      expect(await journal.getRun(run.runId)).toEqual(suspended);
+    });
+
     it('refuses a fenced write to a run that is not stored', async () => {
       const journal = await create();
       const run = runRecord({ leaseOwner: 'a' });
@@ -173,17 +186,17 @@ describe.each(journalAdapters)('$name', ({ create }) => {
       expect(await journal.acquireLease(ulid(), 3, 'a', until)).toBeUndefined();
       const leased = await journal.acquireLease(run.runId, 3, 'a', until);
 
-      expect(leased).toEqual({ ...run, attempt: 4, leaseOwner: 'a', leaseExpiresAt: until, wakeAt: undefined, updatedAt: expect.any(String) });
+      expect(leased).toEqual({ ...run, status: 'running', attempt: 4, leaseOwner: 'a', leaseExpiresAt: until, wakeAt: undefined, updatedAt: expect.any(String) });
       expect(leased).not.toHaveProperty('wakeAt');
       expect(Date.parse(leased!.updatedAt)).toBeGreaterThan(Date.parse(run.updatedAt));
       expect(await journal.getRun(run.runId)).toEqual(leased);
     });
 
-    it('takes the lease of running, sleeping and waiting runs, never of ended ones', async () => {
+    it('takes the lease of running, sleeping and waiting runs, which are running from then on, never of ended ones', async () => {
       const journal = await create();
       for (const status of ['running', 'sleeping', 'waiting'] as const) {
         const run = await storeRun(journal, { status });
-        expect(await journal.acquireLease(run.runId, 1, 'a', inAMinute()), status).toMatchObject({ attempt: 2, status });
+        expect(await journal.acquireLease(run.runId, 1, 'a', inAMinute()), status).toMatchObject({ attempt: 2, status: 'running' });
       }
       for (const status of ['completed', 'failed'] as const) {
         const run = await storeRun(journal, { status });

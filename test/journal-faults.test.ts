@@ -4,12 +4,13 @@ import { durable, durableHandler, JournalError, RetryAfterError, step, type Http
 import { ManualTimer } from '../sdk/testing/index.ts';
 import { createTestJournal, durableFixture, httpApiEvent, lambdaContext, localClient, TOKEN_SECRET } from './support/fixture.ts';
 
-/** Makes the next `times` requests of `command` fail as DynamoDB does when throttling. */
-function failNext(client: ReturnType<typeof localClient>, command: string, times: number) {
+/** Makes the next `times` requests of `command` (or of any of several) fail as DynamoDB does when throttling. */
+function failNext(client: ReturnType<typeof localClient>, command: string | string[], times: number) {
   let left = times;
+  const commands = new Set([command].flat());
   client.middlewareStack.add(
     (next, context) => async (args) => {
-      if (context.commandName === command && left > 0) {
+      if (commands.has(context.commandName ?? '') && left > 0) {
         left--;
         const error = new Error('Rate of requests exceeds the allowed throughput.');
         error.name = 'ProvisionedThroughputExceededException';
@@ -60,7 +61,8 @@ describe('journal failures', () => {
   it('answers 503 and arms no timer when the journal stays down as a run suspends', async () => {
     const client = localClient({ maxAttempts: 1 });
     const journal = await createTestJournal(client);
-    failNext(client, 'BatchWriteItemCommand', 1_000);
+    // Every kind of write: the suspension of a first attempt is a conditional transaction.
+    failNext(client, ['BatchWriteItemCommand', 'TransactWriteItemsCommand'], 1_000);
     const timer = new ManualTimer();
     const handler = middy()
       .use(durable({ journal, timer, tokenSecret: TOKEN_SECRET }))

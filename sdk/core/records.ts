@@ -26,6 +26,20 @@ export interface RunRecord {
   error?: SerializedError;
   /** Epoch seconds: DynamoDB's TTL deletes the run's items some time after this. */
   ttl: number;
+  /** Resumes the sweep armed for the run since an attempt last made progress (see `sweepRuns`). */
+  sweeps?: number;
+  /** How many steps were completed when the sweep last looked. */
+  sweptProgress?: number;
+}
+
+/**
+ * When a live run is next due: its wake time while suspended, else the expiry of the lease of the
+ * attempt running it. Past that (and a grace), the run is stuck: nothing is armed that would move it.
+ */
+export function runDueAt(run: Pick<RunRecord, 'status' | 'wakeAt' | 'leaseExpiresAt'>): number | undefined {
+  if (TERMINAL_STATUSES.includes(run.status)) return undefined;
+  if (run.wakeAt !== undefined) return Date.parse(run.wakeAt);
+  return run.leaseExpiresAt;
 }
 
 /** retrying: due again at `retryAt`; sleeping: a sleep until `wakeAt`; waiting: for an event until `wakeAt`. */

@@ -4,7 +4,7 @@ import { JournalError, LeaseLostError, serializeError } from '../core/errors.ts'
 import type { HttpResponse } from '../core/http.ts';
 import { ulid } from '../core/ids.ts';
 import { log } from '../core/log.ts';
-import { TERMINAL_STATUSES, type RunStatus, type StepRecord } from '../core/records.ts';
+import { TERMINAL_STATUSES, type EventWaiter, type RunStatus, type StepRecord } from '../core/records.ts';
 import { isResumeEvent, RESUME_EVENT_TYPE, resumeEvent, type ResumeEvent, type ResumeReason } from '../core/resume.ts';
 import { signToken } from '../core/token.ts';
 import { Attempt } from '../engine/attempt.ts';
@@ -180,19 +180,12 @@ export class DurableEndpoint {
     const wake = new Date(wakeAt);
     // Resolve the secret before committing, so a missing secret fails loudly and changes nothing.
     const secret = invocation.resumed ? undefined : await this.options.secret();
+    await this.keepPast(attempt, wakeAt);
     attempt.journalRun(STATUS_WHILE_SUSPENDED[reason], { wakeAt: wake.toISOString() });
-    if (!(await this.flush(invocation))) return errorAnswer(new JournalError('The run could not be saved; try again.'), attempt.runId);
-    const timer = this.options.timer();
-    await timer.schedule(resumeEvent(attempt, reason, wake), wake);
-    // An event that resolved one of this attempt's waits while it still held the lease could not
-    // resume the run (the lease refused it); now that the lease is released, resume it here.
-    if (waitingOn.length > 0) {
-      const loaded = await this.options.journal().load(attempt.runId);
-      const completed = (step: StepRecord | undefined) => step?.status === 'completed';
-      if (waitingOn.some((waiter) => completed(loaded?.steps.find((step) => step.id === waiter.stepId)))) {
-        await timer.schedule(resumeEvent(attempt, 'event'), new Date(attempt.clock.now()));
-      }
-    }
+    const stored = await this.flush(invocation);
+    if (stored === 'failed') return errorAnswer(new JournalError('The run could not be saved; try again.'), attempt.runId);
+    // Lost: another attempt took the run over meanwhile (after a hand-off); it has its own timers.
+    if (stored === 'stored') await this.armResume(attempt, reason, wake, waitingOn);
     log('info', 'run suspended', { endpoint: attempt.endpoint, runId: attempt.runId, attempt: attempt.attempt, wakeAt: wake.toISOString(), reason });
     if (invocation.resumed) return json(202, { runId: attempt.runId, status: 'running' }, { [RUN_ID_HEADER]: attempt.runId });
     const now = attempt.clock.now();
@@ -202,13 +195,45 @@ export class DurableEndpoint {
   }
 
   /**
-   * Waits for the journal. On a resume nobody is listening, so a failure is thrown (the invocation
-   * fails and the platform retries it). On the first attempt the caller is waiting: false is returned.
+   * A run is kept `retention` past its wake time: a wait longer than the retention (a 45-day
+   * sleep, 30 days kept) raises the ttl of every item already stored, before the run suspends.
    */
-  private async flush(invocation: Invocation): Promise<boolean> {
+  private async keepPast(attempt: Attempt, wakeAt: number): Promise<void> {
+    const ttl = Math.ceil((wakeAt + this.options.retention) / 1_000);
+    if (ttl <= attempt.ttl) return;
+    attempt.keepUntil(ttl);
+    // What is queued goes out first (with the new ttl), so that every item stored before is raised.
+    try {
+      await attempt.flush();
+      await this.options.journal().keepUntil(attempt.runId, ttl);
+    } catch (error) {
+      // The suspension's own write below fails the same way and answers for it.
+      log('error', 'keeping the run past its retention failed', { endpoint: attempt.endpoint, runId: attempt.runId, error: (error as Error).message });
+    }
+  }
+
+  private async armResume(attempt: Attempt, reason: ResumeReason, wake: Date, waitingOn: readonly EventWaiter[]): Promise<void> {
+    const timer = this.options.timer();
+    await timer.schedule(resumeEvent(attempt, reason, wake), wake);
+    // An event that resolved one of this attempt's waits while it still held the lease could not
+    // resume the run (the lease refused it); now that the lease is released, resume it here.
+    if (waitingOn.length === 0) return;
+    const loaded = await this.options.journal().load(attempt.runId);
+    const completed = (step: StepRecord | undefined) => step?.status === 'completed';
+    if (waitingOn.some((waiter) => completed(loaded?.steps.find((step) => step.id === waiter.stepId)))) {
+      await timer.schedule(resumeEvent(attempt, 'event'), new Date(attempt.clock.now()));
+    }
+  }
+
+  /**
+   * Waits for the journal. On a resume nobody is listening, so a failure is thrown (the invocation
+   * fails and the platform retries it). On the first attempt the caller is waiting: it is told
+   * whether the writes were stored, failed, or were refused because another attempt took the run.
+   */
+  private async flush(invocation: Invocation): Promise<'stored' | 'failed' | 'lost'> {
     try {
       await invocation.attempt.flush();
-      return true;
+      return 'stored';
     } catch (error) {
       if (invocation.resumed) {
         // The platform's retry of this resume event would be refused (the run's attempt moved on
@@ -216,8 +241,13 @@ export class DurableEndpoint {
         if (!(error instanceof LeaseLostError)) await this.armWatchdog(invocation.attempt);
         throw error;
       }
-      log('error', 'journal write failed', { endpoint: invocation.attempt.endpoint, runId: invocation.attempt.runId, error: (error as Error).message });
-      return false;
+      const fields = { endpoint: invocation.attempt.endpoint, runId: invocation.attempt.runId, error: (error as Error).message };
+      if (error instanceof LeaseLostError) {
+        log('warn', 'another attempt took the run over; this one stops without writing', fields);
+        return 'lost';
+      }
+      log('error', 'journal write failed', fields);
+      return 'failed';
     }
   }
 
@@ -253,22 +283,23 @@ export class DurableEndpoint {
     const fields = { endpoint: event.endpoint, runId: event.runId, attempt: event.attempt };
     const journal = this.options.journal();
     const clock = this.options.clock();
-    const loaded = await journal.load(event.runId);
-    if (!loaded) {
-      log('warn', 'resume for an unknown run ignored', fields);
-      return { response: json(404, { runId: event.runId, status: 'unknown' }) };
-    }
-    if (TERMINAL_STATUSES.includes(loaded.run.status) || loaded.run.attempt !== event.attempt) {
-      log('info', 'duplicate resume ignored', { ...fields, status: loaded.run.status, current: loaded.run.attempt });
-      return { response: json(409, { runId: event.runId, status: loaded.run.status }) };
-    }
     const owner = ulid();
     const remaining = remainingMs(context);
+    // The lease first, the steps after: steps read before it could miss what the attempt holding
+    // the run journals before letting go, and this attempt would run those steps again.
     const leased = await journal.acquireLease(event.runId, event.attempt, owner, clock.now() + remaining + LEASE_GRACE_MS);
     if (!leased) {
-      log('info', 'resume lost the race for the run; ignored', fields);
-      return { response: json(409, { runId: event.runId, status: 'running' }) };
+      const run = await journal.getRun(event.runId);
+      if (!run) {
+        log('warn', 'resume for an unknown run ignored', fields);
+        return { response: json(404, { runId: event.runId, status: 'unknown' }) };
+      }
+      const duplicate = TERMINAL_STATUSES.includes(run.status) || run.attempt !== event.attempt;
+      log('info', duplicate ? 'duplicate resume ignored' : 'resume lost the race for the run; ignored', { ...fields, status: run.status, current: run.attempt });
+      return { response: json(409, { runId: event.runId, status: duplicate ? run.status : 'running' }) };
     }
+    const loaded = await journal.load(event.runId);
+    if (!loaded) throw new Error(`durable-endpoints: run ${event.runId} vanished from the journal after its lease was taken.`);
     const now = clock.now();
     const attempt = this.attempt(context, {
       runId: leased.runId,
@@ -281,6 +312,7 @@ export class DurableEndpoint {
       steps: loaded.steps,
       fence: { runId: leased.runId, owner },
       dueAt: event.at ? Date.parse(event.at) : now,
+      ttl: leased.ttl,
       // Nobody waits on a resume: it works until shortly before the Lambda's own timeout.
       handoffAt: now + remaining - HANDOFF_MARGIN_MS,
     });
@@ -297,6 +329,8 @@ export class DurableEndpoint {
       fence?: Fence;
       handoffAt: number;
       dueAt: number;
+      /** What the run's items are already kept until (a resume: the run's). */
+      ttl?: number;
     },
   ): Attempt {
     const { options } = this;
@@ -309,7 +343,7 @@ export class DurableEndpoint {
     return new Attempt({
       ...fields,
       journal: options.journal(),
-      ttl: Math.floor((Date.parse(fields.createdAt) + options.retention) / 1_000),
+      ttl: Math.max(fields.ttl ?? 0, Math.floor((Date.parse(fields.createdAt) + options.retention) / 1_000)),
       leaseExpiresAt: clock.now() + remainingMs(context) + LEASE_GRACE_MS,
       policy: options.policy,
       remainingMs: () => remainingMs(context),

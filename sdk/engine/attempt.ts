@@ -80,6 +80,8 @@ export class Attempt {
   closed = false;
   /** Event waits this attempt suspended on: checked once more after the suspension is stored. */
   readonly waitingOn: EventWaiter[] = [];
+  /** Epoch seconds until which the run's items are kept: raised when a wait outlasts it (`keepUntil`). */
+  ttl: number;
   /** For the waits: events this attempt's waits resolved to, as `name/id`. */
   readonly eventsTaken = new Set<string>();
 
@@ -110,6 +112,7 @@ export class Attempt {
     this.request = init.request;
     this.createdAt = init.createdAt;
     this.clock = init.clock;
+    this.ttl = init.ttl;
     this.checkpointer = new Checkpointer(init.journal, init.fence);
     this.order = new StepOrder(init.steps);
     this.runItemWritten = init.fence !== undefined;
@@ -228,6 +231,7 @@ export class Attempt {
       const failed = attempts > retries;
       this.journalStep({ ...record, status: failed ? 'failed' : 'retrying', attempts, error, ...(failed ? { endedAt: now } : { retryAt: now }) });
     }
+    this.fenceWrites();
     this.handedOff = true;
     this.inFlight.clear();
     this.abandon(new SuspendSignal(this.runId, 'hand-off'));
@@ -254,6 +258,7 @@ export class Attempt {
     }
     if (this.suspension) {
       await this.settle();
+      this.fenceWrites();
       // A sibling that settled meanwhile may have asked for an earlier wake-up.
       return { kind: 'suspended', ...this.suspension!, waitingOn: this.waitingOn };
     }
@@ -261,6 +266,16 @@ export class Attempt {
     if (!this.runItemWritten) return { kind: 'not-a-run', result };
     await this.settle();
     return result.ok ? { kind: 'completed', value: result.value } : { kind: 'failed', error: result.error };
+  }
+
+  /**
+   * From the moment a first attempt lets the run go (a suspension, a hand-off), another attempt
+   * may take it over: its writes from then on apply only while it still holds the run, like a
+   * resumed attempt's always do. Before that nobody else knows the run, and plain batch writes
+   * keep the happy path at one round trip.
+   */
+  private fenceWrites(): void {
+    if (!this.init.fence) this.checkpointer.fenceWith({ runId: this.runId, owner: this.init.owner, orNew: true });
   }
 
   /** Waits for steps still running (parallel siblings of a failed step finish and are journaled). */
@@ -282,11 +297,21 @@ export class Attempt {
         attempt: this.attempt,
         createdAt: this.createdAt,
         updatedAt: new Date(this.clock.now()).toISOString(),
-        ttl: this.init.ttl,
+        ttl: this.ttl,
         ...(live ? { leaseOwner: this.init.owner, leaseExpiresAt: this.init.leaseExpiresAt } : {}),
         ...fields,
       },
     });
+  }
+
+  /**
+   * Keeps the run's items until `ttl` at least: what is journaled from now on, queued writes
+   * included, carries it; items already stored are the caller's (`Journal.keepUntil`).
+   */
+  keepUntil(ttl: number): void {
+    if (ttl <= this.ttl) return;
+    this.ttl = ttl;
+    this.checkpointer.retag(ttl);
   }
 
   /** Resolves when everything journaled so far is stored; rejects (JournalError, LeaseLostError) if it cannot be. */
@@ -391,14 +416,14 @@ export class Attempt {
       return;
     }
     this.ensureRunItem();
-    this.checkpointer.add({ type: 'step', runId: this.runId, step, ttl: this.init.ttl });
+    this.checkpointer.add({ type: 'step', runId: this.runId, step, ttl: this.ttl });
   }
 
   /** A fresh run reaches the journal with its first step: run item, request and step in one batch. */
   ensureRunItem(): void {
     if (this.runItemWritten) return;
     this.runItemWritten = true;
-    this.checkpointer.add({ type: 'request', runId: this.runId, request: this.request, ttl: this.init.ttl });
+    this.checkpointer.add({ type: 'request', runId: this.runId, request: this.request, ttl: this.ttl });
     this.journalRun('running');
   }
 

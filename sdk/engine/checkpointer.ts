@@ -23,6 +23,16 @@ export class Checkpointer {
     this.fence = fence;
   }
 
+  /** Every batch sent from now on applies only under `fence`. */
+  fenceWith(fence: Fence): void {
+    this.fence = fence;
+  }
+
+  /** Queued writes carry `ttl` instead of the one they were added with. */
+  retag(ttl: number): void {
+    for (const [key, write] of this.queue) this.queue.set(key, write.type === 'run' ? { ...write, run: { ...write.run, ttl } } : { ...write, ttl });
+  }
+
   add(write: JournalWrite): void {
     this.queue.set(writeKey(write), write);
     if (this.scheduled || this.inFlight) return;

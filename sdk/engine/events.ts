@@ -51,7 +51,8 @@ export function waitForEvent<T = unknown>(attempt: Attempt, id: string, options:
   };
   return attempt.enter(id, async ({ stepId, seq, concurrent, record }) => {
     if (record?.status === 'completed') return took(deserialize(record.output) as DurableEvent<T> | null);
-    const { journal, fence, ttl, functionName } = attempt.init;
+    const { journal, fence, functionName } = attempt.init;
+    const { ttl } = attempt;
     const now = attempt.clock.now();
     const timeoutAt = record?.wakeAt ? Date.parse(record.wakeAt) : now + timeoutMs;
     const waiter: EventWaiter = {

@@ -1,9 +1,9 @@
 /** How records become DynamoDB items and back: JSON text for what must replay byte for byte (responses, requests, waiter matches, event data). */
 import type { AttributeValue } from '@aws-sdk/client-dynamodb';
 import { marshall, unmarshall } from '@aws-sdk/util-dynamodb';
-import type { EventWaiter, ReceivedEvent, RunRecord, StepRecord } from '../core/records.ts';
+import { runDueAt, type EventWaiter, type ReceivedEvent, type RunRecord, type StepRecord } from '../core/records.ts';
 import type { JournalWrite } from './journal.ts';
-import { eventPk, pk, stepSk, waiterSk } from './keys.ts';
+import { dueShard, eventPk, pk, stepSk, waiterSk } from './keys.ts';
 
 export type Item = Record<string, AttributeValue>;
 
@@ -17,8 +17,10 @@ export function toItem(write: JournalWrite): Item {
   switch (write.type) {
     case 'run': {
       const { response, ...run } = write.run;
+      // In the due index while live, out of it once ended: the sweep sees exactly the live runs.
+      const due = runDueAt(run);
       return marshall(
-        { pk: pk(run.runId), sk: 'RUN', ...run, response: response && JSON.stringify(response) },
+        { pk: pk(run.runId), sk: 'RUN', ...run, response: response && JSON.stringify(response), ...(due === undefined ? {} : { dueShard: dueShard(run.runId), dueAt: due }) },
         { removeUndefinedValues: true },
       );
     }
@@ -35,7 +37,7 @@ export function toEvent(item: Item): ReceivedEvent {
 }
 
 export function toRun(item: Item): RunRecord {
-  const { pk: _pk, sk: _sk, response, ...run } = unmarshall(item);
+  const { pk: _pk, sk: _sk, response, dueShard: _shard, dueAt: _due, ...run } = unmarshall(item);
   return { ...(run as RunRecord), response: typeof response === 'string' ? JSON.parse(response) : undefined };
 }
 

@@ -1,19 +1,15 @@
 import {
   BatchWriteItemCommand,
   ConditionalCheckFailedException,
-  CreateTableCommand,
   DeleteItemCommand,
-  DescribeTableCommand,
   DynamoDBClient,
   GetItemCommand,
   PutItemCommand,
   QueryCommand,
   ScanCommand,
-  ResourceInUseException,
   TransactionCanceledException,
   TransactWriteItemsCommand,
   UpdateItemCommand,
-  UpdateTimeToLiveCommand,
   type ConditionCheck,
   type TransactWriteItem,
   type WriteRequest,
@@ -21,10 +17,11 @@ import {
 import { marshall, unmarshall } from '@aws-sdk/util-dynamodb';
 import { JournalError, LeaseLostError } from '../core/errors.ts';
 import type { EventWaiter, IdempotencyClaim, LoadedRun, ReceivedEvent, RunRecord, StepRecord } from '../core/records.ts';
-import { fencedTransactions, reopenedRun, type Fence, type Journal, type JournalWrite, type RunFilter } from './journal.ts';
+import { fenceCondition, fencedTransactions, reopenedRun, type Fence, type Journal, type JournalWrite, type RunFilter } from './journal.ts';
 import type { RequestSnapshot } from '../core/http.ts';
 import { key, toEvent, toItem, toRun, toStep, waiterItem, type Item } from './dynamodb-items.ts';
-import { eventPk, idempotencyPk, pk, seenSk, stepSk, waiterSk } from './keys.ts';
+import { ensureJournalTable } from './dynamodb-table.ts';
+import { DUE_INDEX, DUE_SHARDS, dueShard, eventPk, idempotencyPk, pk, seenSk, stepSk, waiterSk } from './keys.ts';
 
 export interface DynamoJournalOptions {
   tableName: string;
@@ -78,9 +75,8 @@ export class DynamoJournal implements Journal {
   async write(items: JournalWrite[], fence?: Fence): Promise<void> {
     if (items.length === 0) return;
     if (fence) {
-      const held = { ConditionExpression: 'leaseOwner = :owner', ExpressionAttributeValues: { ':owner': { S: fence.owner } } };
       for (const chunk of fencedTransactions(items)) {
-        if (!(await this.transactIf(chunk, fence.runId, held))) throw new LeaseLostError(fence.runId);
+        if (!(await this.transactIf(chunk, fence.runId, fenceCondition(fence)))) throw new LeaseLostError(fence.runId);
       }
       return;
     }
@@ -98,7 +94,9 @@ export class DynamoJournal implements Journal {
         new UpdateItemCommand({
           TableName: this.tableName,
           Key: key(runId, 'RUN'),
-          UpdateExpression: 'SET attempt = :next, leaseOwner = :owner, leaseExpiresAt = :until, updatedAt = :now REMOVE wakeAt',
+          // Running from now on, and due (for the sweep) when the lease expires.
+          UpdateExpression:
+            'SET attempt = :next, #status = :running, leaseOwner = :owner, leaseExpiresAt = :until, updatedAt = :now, dueShard = :shard, dueAt = :until REMOVE wakeAt',
           ConditionExpression:
             'attempt = :expected AND #status IN (:running, :sleeping, :waiting) AND (attribute_not_exists(leaseOwner) OR leaseExpiresAt < :nowMs)',
           ExpressionAttributeNames: { '#status': 'status' },
@@ -109,6 +107,7 @@ export class DynamoJournal implements Journal {
             ':until': until,
             ':now': new Date(now).toISOString(),
             ':nowMs': now,
+            ':shard': dueShard(runId),
             ':running': 'running',
             ':sleeping': 'sleeping',
             ':waiting': 'waiting',
@@ -124,6 +123,67 @@ export class DynamoJournal implements Journal {
   }
 
   /** A Scan: fine for the dev server and occasional CLI use; it reads the whole table. */
+  async keepUntil(runId: string, ttl: number): Promise<void> {
+    const raise = async (itemKey: Item) => {
+      try {
+        await this.client.send(
+          new UpdateItemCommand({
+            TableName: this.tableName,
+            Key: itemKey,
+            UpdateExpression: 'SET #ttl = :ttl',
+            ConditionExpression: 'attribute_exists(pk) AND #ttl < :ttl',
+            ExpressionAttributeNames: { '#ttl': 'ttl' },
+            ExpressionAttributeValues: { ':ttl': { N: String(ttl) } },
+          }),
+        );
+      } catch (error) {
+        if (!(error instanceof ConditionalCheckFailedException)) throw error;
+      }
+    };
+    const items = await this.query(pk(runId));
+    await Promise.all(
+      items.flatMap((item) => {
+        const own = raise({ pk: item.pk!, sk: item.sk! });
+        const waiting = item.status?.S === 'waiting' && item.event?.S ? [raise({ pk: { S: eventPk(item.event.S) }, sk: { S: waiterSk({ runId, stepId: item.id!.S! }) } })] : [];
+        return [own, ...waiting];
+      }),
+    );
+  }
+
+  async dueRuns(before: number, limit = 100): Promise<RunRecord[]> {
+    const shards = Array.from({ length: DUE_SHARDS }, (_, n) =>
+      this.client.send(
+        new QueryCommand({
+          TableName: this.tableName,
+          IndexName: DUE_INDEX,
+          KeyConditionExpression: 'dueShard = :shard AND dueAt < :before',
+          ExpressionAttributeValues: { ':shard': { S: `DUE#${n}` }, ':before': { N: String(before) } },
+          Limit: limit,
+        }),
+      ),
+    );
+    const due = (await Promise.all(shards)).flatMap((page) => (page.Items ?? []).map((item) => [Number(item.dueAt!.N), toRun(item)] as const));
+    return due.sort((a, b) => a[0] - b[0]).slice(0, limit).map(([, run]) => run);
+  }
+
+  async replaceRun(expectedAttempt: number, run: RunRecord): Promise<boolean> {
+    try {
+      await this.client.send(
+        new PutItemCommand({
+          TableName: this.tableName,
+          Item: toItem({ type: 'run', run }),
+          ConditionExpression: 'attempt = :attempt AND #status IN (:running, :sleeping, :waiting)',
+          ExpressionAttributeNames: { '#status': 'status' },
+          ExpressionAttributeValues: marshall({ ':attempt': expectedAttempt, ':running': 'running', ':sleeping': 'sleeping', ':waiting': 'waiting' }),
+        }),
+      );
+      return true;
+    } catch (error) {
+      if (error instanceof ConditionalCheckFailedException) return false;
+      throw error;
+    }
+  }
+
   async listRuns(filter: RunFilter = {}): Promise<RunRecord[]> {
     const names: Record<string, string> = {};
     const values: Record<string, unknown> = { ':run': 'RUN' };
@@ -232,8 +292,7 @@ export class DynamoJournal implements Journal {
         ConditionCheck: {
           TableName: this.tableName,
           Key: key(fence.runId, 'RUN'),
-          ConditionExpression: 'leaseOwner = :owner',
-          ExpressionAttributeValues: { ':owner': { S: fence.owner } },
+          ...fenceCondition(fence),
         },
       });
     }
@@ -326,34 +385,11 @@ export class DynamoJournal implements Journal {
     return items;
   }
 
-  /** Creates the table (on-demand, TTL on `ttl`) if it does not exist: for the dev server and tests; on AWS the construct owns it. */
-  async ensureTable(): Promise<void> {
-    try {
-      await this.client.send(
-        new CreateTableCommand({
-          TableName: this.tableName,
-          BillingMode: 'PAY_PER_REQUEST',
-          AttributeDefinitions: [
-            { AttributeName: 'pk', AttributeType: 'S' },
-            { AttributeName: 'sk', AttributeType: 'S' },
-          ],
-          KeySchema: [
-            { AttributeName: 'pk', KeyType: 'HASH' },
-            { AttributeName: 'sk', KeyType: 'RANGE' },
-          ],
-        }),
-      );
-      await this.client.send(
-        new UpdateTimeToLiveCommand({
-          TableName: this.tableName,
-          TimeToLiveSpecification: { AttributeName: 'ttl', Enabled: true },
-        }),
-      );
-    } catch (error) {
-      if (!(error instanceof ResourceInUseException)) throw error;
-    }
-    await this.client.send(new DescribeTableCommand({ TableName: this.tableName }));
+  /** Creates the table if it does not exist: for the dev server and tests; on AWS the construct owns it. */
+  ensureTable(): Promise<void> {
+    return ensureJournalTable(this.client, this.tableName);
   }
+
 
   /**
    * TransactWriteItems. DynamoDB cancels a transaction that collides with another one on an item

@@ -28,6 +28,19 @@ export type JournalWrite =
 export interface Fence {
   runId: string;
   owner: string;
+  /**
+   * Also applies while the run is not stored yet: the fence of a run's first attempt, whose first
+   * write creates the run (nobody else knows its id before that attempt answers).
+   */
+  orNew?: boolean;
+}
+
+/** The condition a fence puts on the run item, as a DynamoDB condition expression. */
+export function fenceCondition(fence: Fence): { ConditionExpression: string; ExpressionAttributeValues: { ':owner': { S: string } } } {
+  return {
+    ConditionExpression: fence.orNew ? 'attribute_not_exists(pk) OR leaseOwner = :owner' : 'leaseOwner = :owner',
+    ExpressionAttributeValues: { ':owner': { S: fence.owner } },
+  };
 }
 
 export interface RunFilter {
@@ -67,11 +80,19 @@ export interface RunStore {
   /**
    * Takes the lease of the run and starts attempt `expectedAttempt + 1`, atomically, only if the
    * run's attempt is `expectedAttempt`, its status is running, sleeping or waiting, and it has no
-   * lease owner or a lease that expired (`leaseExpiresAt` before now). Sets `attempt`,
-   * `leaseOwner`, `leaseExpiresAt = until` and `updatedAt`, removes `wakeAt`, and returns the run as
-   * it now stands. Undefined when the run is unknown, moved on, ended or held.
+   * lease owner or a lease that expired (`leaseExpiresAt` before now). Sets `attempt`, status
+   * `running` (an attempt is executing it: a run whose attempt dies shows as running, with an
+   * expired lease), `leaseOwner`, `leaseExpiresAt = until` and `updatedAt`, removes `wakeAt`, and
+   * returns the run as it now stands. Undefined when the run is unknown, moved on, ended or held.
    */
   acquireLease(runId: string, expectedAttempt: number, owner: string, until: number): Promise<RunRecord | undefined>;
+  /**
+   * Keeps every item of the run (its run item, request, steps, and the waiters of its waiting steps)
+   * at least until `ttl` (epoch seconds): raises each item's `ttl` that is lower, never lowers one.
+   * For a wait that outlasts the retention; each item on its own (not atomic), unfenced (keeping
+   * items longer is harmless whoever holds the run).
+   */
+  keepUntil(runId: string, ttl: number): Promise<void>;
 }
 
 /** Which run an `Idempotency-Key` belongs to. */
@@ -131,6 +152,18 @@ export interface RunAdmin {
    * only while the run is still failed at the attempt read: of concurrent reopens, one reopens it.
    */
   reopen(runId: string): Promise<RunRecord | undefined>;
+  /**
+   * Live runs due before `before` (epoch ms: the wake time of a suspended run, the lease expiry of
+   * a running one), earliest first, at most `limit` (default 100): what the sweep of stuck runs
+   * looks at. DynamoDB: a query of each shard of the sparse `due` index (eventually consistent).
+   */
+  dueRuns(before: number, limit?: number): Promise<RunRecord[]>;
+  /**
+   * Stores `run` as the run item only while the stored one is live and at attempt
+   * `expectedAttempt`, atomically; false otherwise. For the sweep's bookkeeping and for failing a
+   * run no attempt could finish: an attempt that took the run meanwhile wins.
+   */
+  replaceRun(expectedAttempt: number, run: RunRecord): Promise<boolean>;
 }
 
 /** Where runs are kept: every port at once. */

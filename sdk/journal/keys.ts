@@ -1,7 +1,8 @@
 /**
  * The journal's single-table keys, shared by every adapter so they hold the same items:
  * `RUN#<runId>` holds `RUN`, `REQUEST` and `STEP#<seq>#<id>`; `EVENT#<name>` holds `WAITER#…` and
- * `SEEN#<id>`; `IDEMPOTENCY#<endpoint>#<caller>#<key>` holds `CLAIM`.
+ * `SEEN#<id>`; `IDEMPOTENCY#<endpoint>#<caller>#<key>` holds `CLAIM`. Live run items are also in the
+ * sparse index `due` (`dueShard`, `dueAt`), which the sweep of stuck runs reads.
  */
 import type { EventWaiter, IdempotencyClaim, StepRecord } from '../core/records.ts';
 
@@ -12,3 +13,9 @@ export const eventPk = (name: string): string => `EVENT#${name}`;
 export const seenSk = (id: string): string => `SEEN#${id}`;
 export const idempotencyPk = (claim: Pick<IdempotencyClaim, 'endpoint' | 'caller' | 'key'>): string => `IDEMPOTENCY#${claim.endpoint}#${claim.caller}#${claim.key}`;
 export const waiterSk = (waiter: Pick<EventWaiter, 'runId' | 'stepId'>): string => `WAITER#${waiter.runId}#${waiter.stepId}`;
+
+/** The index of live runs by when they are due; sharded so that no one partition takes every write. */
+export const DUE_INDEX = 'due';
+export const DUE_SHARDS = 8;
+/** A run's shard of the due index: from the random part of its ULID. */
+export const dueShard = (runId: string): string => `DUE#${runId.charCodeAt(runId.length - 1) % DUE_SHARDS}`;

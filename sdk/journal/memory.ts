@@ -1,6 +1,6 @@
 import { LeaseLostError } from '../core/errors.ts';
 import type { RequestSnapshot } from '../core/http.ts';
-import type { EventWaiter, IdempotencyClaim, LoadedRun, ReceivedEvent, RunRecord, StepRecord } from '../core/records.ts';
+import { runDueAt, type EventWaiter, type IdempotencyClaim, type LoadedRun, type ReceivedEvent, type RunRecord, type StepRecord } from '../core/records.ts';
 import { fencedTransactions, reopenedRun, type Fence, type Journal, type JournalWrite, type RunFilter } from './journal.ts';
 import { eventPk, idempotencyPk, pk, seenSk, stepSk, waiterSk } from './keys.ts';
 
@@ -80,9 +80,43 @@ export class MemoryJournal implements Journal {
     // DynamoJournal's condition: no owner, or an expiry before now (an owner without one holds it for good).
     if (run.leaseOwner !== undefined && !(typeof run.leaseExpiresAt === 'number' && run.leaseExpiresAt < now)) return undefined;
     const { wakeAt: _wakeAt, ...rest } = run;
-    const next = { ...rest, attempt: expectedAttempt + 1, leaseOwner: owner, leaseExpiresAt: until, updatedAt: new Date(now).toISOString() };
+    const next = { ...rest, status: 'running', attempt: expectedAttempt + 1, leaseOwner: owner, leaseExpiresAt: until, updatedAt: new Date(now).toISOString() };
     this.put(pk(runId), 'RUN', next);
     return toRun(next);
+  }
+
+  async keepUntil(runId: string, ttl: number): Promise<void> {
+    await turn();
+    const raise = (pkValue: string, sk: string) => {
+      const item = this.get(pkValue, sk);
+      if (item && typeof item.ttl === 'number' && item.ttl < ttl) this.put(pkValue, sk, { ...item, ttl });
+    };
+    for (const [sk, item] of this.query(pk(runId))) {
+      raise(pk(runId), sk);
+      if (item.status === 'waiting' && typeof item.event === 'string') raise(eventPk(item.event), waiterSk({ runId, stepId: item.id as string }));
+    }
+  }
+
+  async dueRuns(before: number, limit = 100): Promise<RunRecord[]> {
+    await turn();
+    const due: [number, RunRecord][] = [];
+    for (const pkValue of [...this.table.keys()]) {
+      const item = pkValue.startsWith('RUN#') ? this.get(pkValue, 'RUN') : undefined;
+      if (!item) continue;
+      const run = toRun(item);
+      const at = runDueAt(run);
+      if (at !== undefined && at < before) due.push([at, run]);
+    }
+    return due.sort((a, b) => a[0] - b[0]).slice(0, limit).map(([, run]) => run);
+  }
+
+  async replaceRun(expectedAttempt: number, run: RunRecord): Promise<boolean> {
+    await turn();
+    const stored = this.get(pk(run.runId), 'RUN');
+    if (!stored || stored.attempt !== expectedAttempt || !['running', 'sleeping', 'waiting'].includes(stored.status as string)) return false;
+    const [[pkValue, sk, item]] = itemsOf([{ type: 'run', run }]) as [Entry];
+    this.put(pkValue, sk, item);
+    return true;
   }
 
   async listRuns(filter: RunFilter = {}): Promise<RunRecord[]> {
@@ -194,9 +228,11 @@ export class MemoryJournal implements Journal {
     return { run, request, steps };
   }
 
-  /** DynamoJournal's fence: a condition that the run's stored `leaseOwner` is the fence's owner. */
+  /** DynamoJournal's fence: a condition that the run's stored `leaseOwner` is the fence's owner (or, with `orNew`, that no run is stored). */
   private checkLease(runId: string, fence: Fence): void {
-    if (this.get(pk(runId), 'RUN')?.leaseOwner !== fence.owner) throw new LeaseLostError(fence.runId);
+    const run = this.get(pk(runId), 'RUN');
+    if (run === undefined && fence.orNew) return;
+    if (run?.leaseOwner !== fence.owner) throw new LeaseLostError(fence.runId);
   }
 
   private get(pkValue: string, sk: string): Item | undefined {

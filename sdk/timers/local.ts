@@ -8,6 +8,8 @@ export interface LocalTimerOptions {
   onError?: (error: unknown, event: ResumeEvent) => void;
 }
 
+const MAX_TIMEOUT_MS = 2 ** 31 - 1;
+
 /**
  * Runs timers in this process with exact delays: for the dev server, tests and the in-process
  * example. Timers die with the process; the dev server re-arms due runs from the journal on start.
@@ -25,7 +27,16 @@ export class LocalTimer implements Timer {
     const name = `${event.runId}/${event.attempt}/${event.reason}`;
     // Same name = same wake-up: scheduling it again is a no-op, as with Scheduler's ConflictException.
     if (this.timers.has(name)) return;
-    const delay = Math.max(0, at.getTime() - Date.now());
+    this.arm(name, event, at.getTime());
+  }
+
+  private arm(name: string, event: ResumeEvent, at: number): void {
+    const delay = Math.max(0, at - Date.now());
+    // Node clamps a delay over 2^31 - 1 ms (24.8 days) to 1 ms: longer waits are chained.
+    if (delay > MAX_TIMEOUT_MS) {
+      this.timers.set(name, setTimeout(() => this.arm(name, event, at), MAX_TIMEOUT_MS));
+      return;
+    }
     const handle = setTimeout(() => {
       this.timers.delete(name);
       const delivery = this.options
