@@ -15,7 +15,7 @@ import { createGateway, serve } from './gateway.ts';
 import type { DevEndpoint } from './protocol.ts';
 import { HandlerRuntime } from './runtime.ts';
 import { runDetail, runSummary } from './views.ts';
-import { recoverRuns } from '../sdk/routes/recovery.ts';
+import { sweepRuns } from '../sdk/routes/sweep.ts';
 import { ROUTES } from '../sdk/core/contract.ts';
 
 export interface DevServerOptions {
@@ -41,6 +41,11 @@ export interface DevServerOptions {
   publicDir?: string;
   /** Long-poll of the results route when a URL has no `wait`. Default 20 s, as deployed. */
   resultsWaitSeconds?: number;
+  /**
+   * How long past due a run must be before the sweep re-arms it (a timer lost in a restart, an
+   * attempt that died with its worker). Default 1 s: local timers are exact.
+   */
+  sweepGraceMs?: number;
 }
 
 export interface DevServer {
@@ -138,8 +143,22 @@ async function serveEndpoints(options: DevServerOptions, cwd: string, print: (li
   const actualPort = (server.address() as { port: number }).port;
   const url = `http://localhost:${actualPort}`;
 
-  const recovered = await recoverRuns(journal, timer);
-  if (recovered.length > 0) print(`↻ re-armed timers of ${recovered.length} unfinished run(s)`);
+  // The same sweep the sweeper Lambda runs on AWS: overdue runs (their timer died with a previous
+  // server, their attempt with its worker) get a resume; runs that never progress are given up.
+  const sweepGrace = options.sweepGraceMs ?? 1_000;
+  let sweeping: Promise<unknown> | undefined;
+  const sweep = () => {
+    if (sweeping) return; // the last one is still going: skip this tick
+    sweeping = sweepRuns({ journal, timer, grace: sweepGrace })
+      .then(({ rearmed, abandoned, failed }) => {
+        if (rearmed.length > 0) print(`↻ sweep: re-armed ${rearmed.length} overdue run(s)`);
+        if (abandoned.length + failed.length > 0) print(`✗ sweep: gave up on ${abandoned.length + failed.length} run(s) that made no progress`);
+      })
+      .catch((error: Error) => print(`✗ sweep failed: ${error.message}`))
+      .finally(() => (sweeping = undefined));
+  };
+  sweep();
+  const sweeper = setInterval(sweep, Math.max(250, Math.min(sweepGrace, 1_000)));
   const watcher = options.watch === false ? undefined : watchSources(cwd, async (file) => {
     try {
       await runtime.load();
@@ -155,6 +174,8 @@ async function serveEndpoints(options: DevServerOptions, cwd: string, print: (li
     endpoints,
     journal,
     close: async () => {
+      clearInterval(sweeper);
+      await sweeping;
       watcher?.close();
       timer.close();
       // Long-polls and running handlers would hold close() for up to 30 s: cut them.

@@ -14,6 +14,7 @@ export {
   IdempotencyKeyInvalidError,
   IdempotencyKeyReusedError,
   RequestInProgressError,
+  RunStuckError,
   type SerializedError,
 } from './core/errors.ts';
 export { type DurableOptions, type FailureInfo } from './endpoint/options.ts';
@@ -26,7 +27,7 @@ export { replayRun } from './routes/replay.ts';
 export { createEventsHandler, type EventsOptions } from './routes/events.ts';
 export type { DurableEvent, WaitForEventOptions } from './engine/events.ts';
 export type { StartExecutionOptions, WaitForExecutionOptions, ExecutionResult } from './engine/executions.ts';
-export { recoverRuns } from './routes/recovery.ts';
+export { sweepRuns, createSweeper, type SweepOptions, type SweepReport } from './routes/sweep.ts';
 export {
   AwsStepFunctions,
   EXECUTION_EVENT,

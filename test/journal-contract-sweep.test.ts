@@ -31,16 +31,17 @@ describe.each(journalAdapters)('$name', ({ create }) => {
       expect((await journal.dueRuns(Date.now() + 2_000)).map((r) => r.runId)).toEqual([run.runId]);
     });
 
-    it('replaces a live run item only at the attempt expected', async () => {
+    it('replaces a live run item only as it was read: same attempt, same update', async () => {
       const journal = await create();
       const run = await storeRun(journal, { status: 'running', attempt: 2, leaseOwner: 'x', leaseExpiresAt: minuteAgo() });
 
-      expect(await journal.replaceRun(1, { ...run, sweeps: 1 })).toBe(false);
-      expect(await journal.replaceRun(2, { ...run, sweeps: 1, sweptProgress: 0 })).toBe(true);
+      expect(await journal.replaceRun({ ...run, attempt: 1 }, { ...run, sweeps: 1 })).toBe(false);
+      expect(await journal.replaceRun({ ...run, updatedAt: new Date(minuteAgo()).toISOString() }, { ...run, sweeps: 1 })).toBe(false);
+      expect(await journal.replaceRun(run, { ...run, sweeps: 1, sweptProgress: 0 })).toBe(true);
       expect(await journal.getRun(run.runId)).toEqual({ ...run, sweeps: 1, sweptProgress: 0 });
 
       const ended = await storeRun(journal, { status: 'completed' });
-      expect(await journal.replaceRun(1, { ...ended, status: 'failed' })).toBe(false);
+      expect(await journal.replaceRun(ended, { ...ended, status: 'failed' })).toBe(false);
       expect(await journal.getRun(ended.runId)).toEqual(ended);
     });
   });

@@ -21,6 +21,8 @@ export const ENV = {
   dev: 'DURABLE_DEV',
   /** debug | info | warn | error; default warn. */
   logLevel: 'DURABLE_LOG_LEVEL',
+  /** The sweeper's grace period (a duration such as `'2m'`). */
+  sweepGrace: 'DURABLE_SWEEP_GRACE',
 } as const;
 
 /** The kit's routes, on the same API as the endpoints. */

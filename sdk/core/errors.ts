@@ -87,6 +87,14 @@ export class TimerError extends DurableError {
   }
 }
 
+/** The sweep gave up on a run: it was re-armed again and again and made no progress (an attempt that keeps dying). */
+export class RunStuckError extends NonRetriableError {
+  constructor(message: string) {
+    super(message);
+    this.name = 'RunStuck';
+  }
+}
+
 /** A request larger than a run can keep (as journaled): answered 413 at its first step, nothing stored. */
 export class RequestTooLargeError extends NonRetriableError {
   readonly bytes: number;

@@ -16,8 +16,12 @@ export interface ResumeEvent {
   at?: string;
 }
 
-/** retry, sleep, timeout (of a waitForEvent), event (one arrived), handoff, watchdog (an attempt died), replay. */
-export type ResumeReason = 'retry' | 'sleep' | 'timeout' | 'event' | 'handoff' | 'watchdog' | 'replay';
+/**
+ * retry, sleep, timeout (of a waitForEvent), event (one arrived), handoff, watchdog (an attempt did
+ * not unwind at its hand-off), replay, sweep (the sweep found the run overdue), abandon (the sweep
+ * gave up on a run that makes no progress: the endpoint fails it).
+ */
+export type ResumeReason = 'retry' | 'sleep' | 'timeout' | 'event' | 'handoff' | 'watchdog' | 'replay' | 'sweep' | 'abandon';
 
 export const RESUME_EVENT_TYPE = 'durable-endpoints/resume';
 

@@ -1,6 +1,6 @@
 import type { Context } from 'aws-lambda';
 import { INJECT_FAILURE_HEADER, RUN_ID_HEADER } from '../core/contract.ts';
-import { JournalError, LeaseLostError, serializeError } from '../core/errors.ts';
+import { JournalError, LeaseLostError, RunStuckError, serializeError } from '../core/errors.ts';
 import type { HttpResponse } from '../core/http.ts';
 import { ulid } from '../core/ids.ts';
 import { log } from '../core/log.ts';
@@ -46,6 +46,8 @@ const STATUS_WHILE_SUSPENDED: Record<ResumeReason, RunStatus> = {
   watchdog: 'running',
   replay: 'running',
   event: 'running',
+  sweep: 'running',
+  abandon: 'running',
   sleep: 'sleeping',
   timeout: 'waiting',
 };
@@ -317,7 +319,15 @@ export class DurableEndpoint {
       handoffAt: now + remaining - HANDOFF_MARGIN_MS,
     });
     log('info', 'run resumed', { ...fields, attempt: leased.attempt, reason: event.reason });
-    return { invocation: this.armHandoff({ attempt, event: rebuildEvent(loaded.request), resumed: true }) };
+    const invocation: Invocation = { attempt, event: rebuildEvent(loaded.request), resumed: true };
+    if (event.reason === 'abandon') {
+      // The sweep gave up on this run (its attempts keep dying without progress): fail it here,
+      // without running the handler again, so `onFailure` answers for it.
+      await attempt.close({ ok: false, error: undefined });
+      const error = new RunStuckError(`Run ${attempt.runId} of ${attempt.endpoint} made no progress over several resumes and was given up; see its last attempts' logs.`);
+      return { response: await this.fail(invocation, error) };
+    }
+    return { invocation: this.armHandoff(invocation) };
   }
 
   private attempt(

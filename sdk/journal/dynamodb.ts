@@ -166,15 +166,15 @@ export class DynamoJournal implements Journal {
     return due.sort((a, b) => a[0] - b[0]).slice(0, limit).map(([, run]) => run);
   }
 
-  async replaceRun(expectedAttempt: number, run: RunRecord): Promise<boolean> {
+  async replaceRun(expected: Pick<RunRecord, 'attempt' | 'updatedAt'>, run: RunRecord): Promise<boolean> {
     try {
       await this.client.send(
         new PutItemCommand({
           TableName: this.tableName,
           Item: toItem({ type: 'run', run }),
-          ConditionExpression: 'attempt = :attempt AND #status IN (:running, :sleeping, :waiting)',
+          ConditionExpression: 'attempt = :attempt AND updatedAt = :updatedAt AND #status IN (:running, :sleeping, :waiting)',
           ExpressionAttributeNames: { '#status': 'status' },
-          ExpressionAttributeValues: marshall({ ':attempt': expectedAttempt, ':running': 'running', ':sleeping': 'sleeping', ':waiting': 'waiting' }),
+          ExpressionAttributeValues: marshall({ ':attempt': expected.attempt, ':updatedAt': expected.updatedAt, ':running': 'running', ':sleeping': 'sleeping', ':waiting': 'waiting' }),
         }),
       );
       return true;

@@ -159,11 +159,11 @@ export interface RunAdmin {
    */
   dueRuns(before: number, limit?: number): Promise<RunRecord[]>;
   /**
-   * Stores `run` as the run item only while the stored one is live and at attempt
-   * `expectedAttempt`, atomically; false otherwise. For the sweep's bookkeeping and for failing a
-   * run no attempt could finish: an attempt that took the run meanwhile wins.
+   * Stores `run` as the run item only while the stored one is live and still as `expected` was read
+   * (the same attempt and `updatedAt`), atomically; false otherwise. For the sweep's bookkeeping and
+   * for failing a run no attempt could finish: any attempt that wrote the run meanwhile wins.
    */
-  replaceRun(expectedAttempt: number, run: RunRecord): Promise<boolean>;
+  replaceRun(expected: Pick<RunRecord, 'attempt' | 'updatedAt'>, run: RunRecord): Promise<boolean>;
 }
 
 /** Where runs are kept: every port at once. */

@@ -110,10 +110,10 @@ export class MemoryJournal implements Journal {
     return due.sort((a, b) => a[0] - b[0]).slice(0, limit).map(([, run]) => run);
   }
 
-  async replaceRun(expectedAttempt: number, run: RunRecord): Promise<boolean> {
+  async replaceRun(expected: Pick<RunRecord, 'attempt' | 'updatedAt'>, run: RunRecord): Promise<boolean> {
     await turn();
     const stored = this.get(pk(run.runId), 'RUN');
-    if (!stored || stored.attempt !== expectedAttempt || !['running', 'sleeping', 'waiting'].includes(stored.status as string)) return false;
+    if (!stored || stored.attempt !== expected.attempt || stored.updatedAt !== expected.updatedAt || !['running', 'sleeping', 'waiting'].includes(stored.status as string)) return false;
     const [[pkValue, sk, item]] = itemsOf([{ type: 'run', run }]) as [Entry];
     this.put(pkValue, sk, item);
     return true;
