@@ -85,7 +85,15 @@ async function deliver(delivered: ReceivedEvent, options: EventsOptions): Promis
       continue;
     }
     // Due now: on AWS an asynchronous invoke of the waiting endpoint (all the events Lambda may do).
-    await timer.schedule(resumeEvent({ ...run, functionName }, 'event'), new Date(now));
+    try {
+      await timer.schedule(resumeEvent({ ...run, functionName }, 'event'), new Date(now));
+    } catch (error) {
+      // The step is completed, so delivering the event again would not resume the run: make it due
+      // now instead, and the sweep resumes it (unless an attempt moved it meanwhile, which is as good).
+      log('error', 'resuming a run after its event failed; the sweep will resume it', { runId: run.runId, endpoint: run.endpoint, error: (error as Error).message });
+      await journal.replaceRun(run, { ...run, wakeAt: new Date(now).toISOString(), updatedAt: new Date(now).toISOString() });
+      continue;
+    }
     resumed.push(waiter.runId);
   }
   log('info', 'event received', { event: received.name, id: received.id, duplicate: !fresh, resumed: resumed.length });

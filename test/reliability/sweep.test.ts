@@ -5,7 +5,7 @@
 import middy from '@middy/core';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { configureDurable, durable, RetryAfterError, step, sweepRuns, TimerError, type HttpResponse, type Timer } from '../../sdk/index.ts';
-import { createResultsHandler } from '../../sdk/index.ts';
+import { createEventsHandler, createResultsHandler } from '../../sdk/index.ts';
 import { httpApiEvent, lambdaContext, ManualTimer, MemoryJournal, VirtualClock } from '../../sdk/testing/index.ts';
 import { TOKEN_SECRET } from '../support/fixture.ts';
 
@@ -157,5 +157,28 @@ describe('the sweep', () => {
     expect(failures).toEqual(['RunStuck']);
     expect(answer).toMatchObject({ statusCode: 503, body: 'we gave up' });
     expect(await journal.getRun(abandon.runId)).toMatchObject({ status: 'failed', response: { statusCode: 503 } });
+  });
+});
+
+describe('an event whose run could not be resumed', () => {
+  it('leaves the run due now, so the sweep resumes it before its wait times out', async () => {
+    const handler = middy()
+      .use(durable({ journal, timer: new ManualTimer(), tokenSecret: TOKEN_SECRET }))
+      .handler(async () => {
+        const event = await step.waitForEvent('approved', { event: 'deal/approved', timeout: '1d' });
+        return { statusCode: 200, body: JSON.stringify({ approved: event !== null }) };
+      });
+    const first = (await handler(httpApiEvent({ method: 'POST', path: '/deal' }) as never, context())) as HttpResponse;
+    const runId = first.headers!['x-durable-run-id']!;
+    const events = createEventsHandler({ journal, timer: refusingTimer });
+
+    const answer = await events(httpApiEvent({ method: 'POST', path: '/events', routeKey: 'POST /events', body: { name: 'deal/approved', data: {} } }));
+    expect(JSON.parse(answer.body!).resumed).toEqual([]);
+    clock.advanceTo(clock.now() + minutes(2) + 1_000);
+    const timer = new ManualTimer();
+    expect((await sweepRuns({ journal, timer })).rearmed).toEqual([runId]);
+    await handler(timer.take() as never, context());
+
+    expect(await journal.getRun(runId)).toMatchObject({ status: 'completed', response: { body: '{"approved":true}' } });
   });
 });
