@@ -13,12 +13,13 @@ import { ROUTES } from '../sdk/core/contract.ts';
 const HELP = `durable — durable endpoints on your machine and in your AWS account
 
 Usage:
-  durable dev [--port <n>] [--persist <dir>] [--app <file>] [--public <dir>] [--no-watch]
+  durable dev [--port <n>] [--persist <dir>] [--app <file>] [--public <dir>] [--no-watch] [--allowed-host <name>]
       Serve every endpoint of the CDK app in cdk.json (addEndpoint), with the results route,
       POST /events, timers, DynamoDB Local and the dashboard at /_durable/. PORT sets the port too
       (default 3000). --persist keeps runs across restarts; due timers fire after a restart.
       --public serves a folder of pages at / (default: public/); they can import the client from
-      /_durable/client.js. Changed handler files are reloaded without a restart.
+      /_durable/client.js. Changed handler files are reloaded without a restart. It answers only
+      requests addressed to localhost (DNS rebinding); --allowed-host adds a name (repeatable).
   durable runs list [--status <s>] [--endpoint <route>] [--limit <n>] [--json]
       Runs, newest first. Statuses: running, sleeping, waiting, completed, failed.
   durable runs show <runId> [--json]
@@ -44,6 +45,7 @@ const { values, positionals } = parseArgs({
     app: { type: 'string' },
     public: { type: 'string' },
     'no-watch': { type: 'boolean' },
+    'allowed-host': { type: 'string', multiple: true },
     status: { type: 'string' },
     endpoint: { type: 'string' },
     limit: { type: 'string' },
@@ -92,6 +94,7 @@ async function dev(): Promise<void> {
     app: values.app,
     publicDir: values.public,
     watch: !values['no-watch'],
+    allowedHosts: values['allowed-host'],
   });
   console.log(`\ndurable dev: ${server.url}\n`);
   for (const endpoint of server.endpoints) console.log(`  ${endpoint.routeKey.padEnd(28)} ${server.url}${endpoint.routeKey.split(' ')[1]}`);

@@ -8,7 +8,7 @@ import { watch, type FSWatcher } from 'node:fs';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import type { Server } from 'node:http';
 import { join, relative, resolve } from 'node:path';
-import { createEventsHandler, createResultsHandler, DynamoJournal, LocalTimer, replayRun, RUN_ID_HEADER, type Level, type LogFields, type ResumeEvent, type RunStatus } from '../sdk/index.ts';
+import { createEventsHandler, createResultsHandler, DynamoJournal, LocalTimer, replayRun, RUN_ID_HEADER, type HttpResponse, type Level, type LogFields, type ResumeEvent, type RunStatus } from '../sdk/index.ts';
 import { appFileFromCdkJson, discoverEndpoints } from './discover.ts';
 import { localDynamoClient, startDynamoLocal, type DynamoLocal } from './dynamodb-local.ts';
 import { createGateway, serve } from './gateway.ts';
@@ -41,6 +41,8 @@ export interface DevServerOptions {
   publicDir?: string;
   /** Long-poll of the results route when a URL has no `wait`. Default 20 s, as deployed. */
   resultsWaitSeconds?: number;
+  /** Host names the server answers besides loopback names and `hostname` (e.g. a LAN name you browse it by). */
+  allowedHosts?: string[];
   /**
    * How long past due a run must be before the sweep re-arms it (a timer lost in a restart, an
    * attempt that died with its worker). Default 1 s: local timers are exact.
@@ -119,11 +121,16 @@ async function serveEndpoints(options: DevServerOptions, cwd: string, print: (li
     { routeKey: ROUTES.events, format: '2.0', timeoutMs: 30_000, functionName: 'events', invoke: (event, context) => events(event, context) },
   ], { onTimeout: (route) => print(`✗ ${route.routeKey} did not answer within API Gateway's integration timeout`) });
 
-  const api = createDashboardApi(journal, timer, endpoints);
+  const api = createDashboardApi(journal, timer, endpoints, events);
   const publicDir = options.publicDir ? resolve(cwd, options.publicDir) : join(cwd, 'public');
   const handle = async (request: Request): Promise<Response> => {
     const started = performance.now();
     const url = new URL(request.url);
+    if (!hostAllowed(url.hostname, options)) {
+      // DNS rebinding: a page on another site whose name now points at 127.0.0.1 is same-origin
+      // with itself, not with us; its requests still say its own Host.
+      return Response.json({ error: `Blocked request: the host ${JSON.stringify(url.host)} is not allowed. Use localhost, or add it with --allowed-host.` }, { status: 403 });
+    }
     const origin = request.headers.get('origin');
     if (request.method !== 'GET' && origin !== null && origin !== url.origin && (url.pathname === '/events' || url.pathname.startsWith('/_durable/'))) {
       // Unauthenticated locally: refuse what a web page on another site could send from the browser.
@@ -189,9 +196,10 @@ async function serveEndpoints(options: DevServerOptions, cwd: string, print: (li
   };
 }
 
-function createDashboardApi(journal: DynamoJournal, timer: LocalTimer, endpoints: DevEndpoint[]) {
+function createDashboardApi(journal: DynamoJournal, timer: LocalTimer, endpoints: DevEndpoint[], events: (event: unknown) => Promise<HttpResponse>) {
   return async (request: Request, url: URL): Promise<Response> => {
     const path = url.pathname.replace(/\/+$/, '');
+    if (path === '/_durable/api/executions' && request.method === 'POST') return endExecution(request, events);
     if (path === '/_durable' && !url.pathname.endsWith('/')) return Response.redirect(`${url.origin}/_durable/`, 301);
     if (path === '/_durable/api/endpoints') return Response.json({ endpoints: endpoints.map(({ routeKey, format, functionName }) => ({ routeKey, format, functionName })) });
     if (path === '/_durable/api/runs' && request.method === 'GET') {
@@ -216,6 +224,48 @@ function createDashboardApi(journal: DynamoJournal, timer: LocalTimer, endpoints
     if (path === '/_durable/client.js') return clientModule();
     return staticFile(path === '/_durable' ? 'index.html' : path.slice('/_durable/'.length));
   };
+}
+
+const LOOPBACK = /^(localhost|.+\.localhost|127(\.\d{1,3}){3}|\[::1\])$/i;
+
+/** Loopback names, the name the server listens on, and the names the user allowed; nothing else. */
+function hostAllowed(hostname: string, options: Pick<DevServerOptions, 'hostname' | 'allowedHosts'>): boolean {
+  const name = hostname.toLowerCase();
+  if (LOOPBACK.test(name)) return true;
+  if (options.hostname && options.hostname !== '0.0.0.0' && options.hostname !== '::' && name === options.hostname.toLowerCase()) return true;
+  return (options.allowedHosts ?? []).some((allowed) => allowed.toLowerCase() === name);
+}
+
+/**
+ * No Step Functions runs locally: `POST /_durable/api/executions` with `{ executionArn, status,
+ * output?, error?, cause? }` ends an execution as EventBridge would report it on AWS, so a
+ * `step.waitForExecution` completes. (`POST /events` refuses the kit's reserved event names.)
+ */
+async function endExecution(request: Request, events: (event: unknown) => Promise<HttpResponse>): Promise<Response> {
+  let body: { executionArn?: unknown; status?: unknown; output?: unknown; error?: unknown; cause?: unknown };
+  try {
+    body = await request.json();
+  } catch {
+    return Response.json({ error: 'The body must be JSON: { "executionArn", "status", "output"? }.' }, { status: 400 });
+  }
+  const { executionArn, status = 'SUCCEEDED', output, error = null, cause = null } = body;
+  if (typeof executionArn !== 'string' || !executionArn.includes(':execution:')) return Response.json({ error: '`executionArn` must be an execution ARN.' }, { status: 400 });
+  const [stateMachine, name] = executionArn.split(':execution:')[1]!.split(':');
+  const answer = await events({
+    id: `dev-${randomBytes(8).toString('hex')}`,
+    source: 'aws.states',
+    'detail-type': 'Step Functions Execution Status Change',
+    detail: {
+      executionArn,
+      stateMachineArn: `${executionArn.split(':execution:')[0]}:stateMachine:${stateMachine}`,
+      name,
+      status,
+      output: output === undefined ? null : JSON.stringify(output),
+      error,
+      cause,
+    },
+  });
+  return new Response(answer.body, { status: answer.statusCode, headers: answer.headers });
 }
 
 const CONTENT_TYPES: Record<string, string> = {

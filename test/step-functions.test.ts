@@ -188,13 +188,25 @@ describe('step.waitForExecution and EventBridge status changes', () => {
     expect(await handler(post())).toMatchObject({ statusCode: 200, body: '42' });
   });
 
-  it('completes a wait from the execution event posted to POST /events, as on the dev server where no Step Functions runs', async () => {
-    const { handler, events, timer, result } = await fulfilmentFixture();
+  it('refuses the execution event from POST /events: only EventBridge reports an execution’s end', async () => {
+    const { handler, events, timer } = await fulfilmentFixture();
     const first = await handler(post({ orderId: 'o-6' }));
     const executionArn = executionArnFor(STATE_MACHINE, executionName(first.headers!['x-durable-run-id']!, 'fulfil'));
 
-    const data = { executionArn, status: 'SUCCEEDED', output: { trackingId: 'T-6' } };
-    await events(httpApiEvent({ method: 'POST', path: '/events', body: { name: 'durable-endpoints/execution', data } }));
+    const data = { executionArn, status: 'SUCCEEDED', output: { trackingId: 'forged' } };
+    const answer = await events(httpApiEvent({ method: 'POST', path: '/events', body: { name: 'durable-endpoints/execution', data } }));
+
+    expect(answer.statusCode).toBe(400);
+    expect(JSON.parse(answer.body!).error.message).toMatch(/reserved/);
+    expect(timer.scheduled.filter((s) => s.event.reason === 'event')).toEqual([]);
+  });
+
+  it('completes a wait from an execution end shaped as EventBridge reports it, as the dev server sends one', async () => {
+    const { handler, events, timer, result } = await fulfilmentFixture();
+    const first = await handler(post({ orderId: 'o-7' }));
+    const executionArn = executionArnFor(STATE_MACHINE, executionName(first.headers!['x-durable-run-id']!, 'fulfil'));
+
+    await events(statusChange(executionArn, 'SUCCEEDED', { output: JSON.stringify({ trackingId: 'T-6' }) }));
     await handler(timer.scheduled.find((s) => s.event.reason === 'event')!.event);
 
     expect(JSON.parse((await result(first.headers!.location!)).body!).result).toEqual({

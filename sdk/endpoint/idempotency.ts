@@ -3,7 +3,7 @@
  * endpoint attaches to the run it started (its stored response once it has ended, else the 303 to
  * its results) instead of starting another.
  */
-import { createHash } from 'node:crypto';
+import { createHash, createHmac } from 'node:crypto';
 import { IDEMPOTENCY_KEY_HEADER } from '../core/contract.ts';
 import { IdempotencyKeyInvalidError, IdempotencyKeyReusedError, RequestInProgressError } from '../core/errors.ts';
 import type { HttpResponse, RequestSnapshot } from '../core/http.ts';
@@ -26,9 +26,14 @@ export interface KeyClaim {
 }
 
 /** The claim a request makes, or undefined when it carries no `Idempotency-Key`. */
-export function keyClaimOf(event: HttpEvent): KeyClaim | undefined {
+export async function keyClaimOf(options: ResolvedOptions, event: HttpEvent): Promise<KeyClaim | undefined> {
   const key = header(event.headers, IDEMPOTENCY_KEY_HEADER);
-  return key === undefined ? undefined : { key, caller: callerOf(event) };
+  if (key === undefined) return undefined;
+  const scope = options.idempotencyScope?.(event) ?? principalOf(event) ?? credentialsOf(event);
+  // Keyed: a bare hash of a Basic-auth header or a session cookie would be cracked offline by
+  // anyone who reads the journal.
+  const caller = createHmac('sha256', await options.secret()).update(scope).digest('base64url').slice(0, 22);
+  return { key, caller };
 }
 
 /**
@@ -74,11 +79,44 @@ export async function releaseKey(journal: Journal, claim: KeyClaim, endpoint: st
   await journal.releaseIdempotencyKey({ endpoint, ...claim, runId });
 }
 
-/** Who is calling, as a short hash: their credentials and what the authorizer said about them. */
-function callerOf(event: HttpEvent): string {
-  const authorizer = (event.requestContext as { authorizer?: unknown }).authorizer ?? null;
-  return createHash('sha256')
-    .update(`${header(event.headers, 'authorization') ?? ''}\n${JSON.stringify(authorizer)}`)
-    .digest('base64url')
-    .slice(0, 22);
+interface AuthorizedContext {
+  authorizer?: {
+    jwt?: { claims?: Record<string, unknown> };
+    claims?: Record<string, unknown>;
+    iam?: { userArn?: string };
+    principalId?: string;
+    lambda?: unknown;
+  } | null;
+  identity?: { userArn?: string | null; apiKeyId?: string | null } | null;
+}
+
+/**
+ * The principal API Gateway authenticated, when there is one: it stays the same across a client's
+ * retries even when its credentials change (a SigV4 signature differs on every request).
+ */
+export function principalOf(event: HttpEvent): string | undefined {
+  const context = event.requestContext as AuthorizedContext;
+  const { authorizer, identity } = context;
+  // JWT authorizers (HTTP API) and Cognito user pools (REST): the issuer and the subject.
+  const claims = authorizer?.jwt?.claims ?? authorizer?.claims;
+  if (claims && typeof claims.sub === 'string') return `jwt ${String(claims.iss ?? '')} ${claims.sub}`;
+  const iamCaller = authorizer?.iam?.userArn ?? identity?.userArn;
+  if (iamCaller) return `iam ${iamCaller}`;
+  // Lambda authorizers: the principal a REST one returns, the context an HTTP API one returns.
+  if (typeof authorizer?.principalId === 'string') return `lambda ${authorizer.principalId}`;
+  if (authorizer?.lambda !== undefined) return `lambda ${stableJson(authorizer.lambda)}`;
+  if (identity?.apiKeyId) return `api-key ${identity.apiKeyId}`;
+  return undefined;
+}
+
+/** Without a principal: the credentials the request carries (none, for a public endpoint: one key space). */
+function credentialsOf(event: HttpEvent): string {
+  const cookies = (event as { cookies?: string[] }).cookies?.join('; ') ?? header(event.headers, 'cookie') ?? '';
+  return `credentials ${header(event.headers, 'authorization') ?? ''}\n${header(event.headers, 'x-api-key') ?? ''}\n${cookies}`;
+}
+
+function stableJson(value: unknown): string {
+  if (value === null || typeof value !== 'object') return JSON.stringify(value);
+  if (Array.isArray(value)) return `[${value.map(stableJson).join(',')}]`;
+  return `{${Object.keys(value).sort().map((k) => `${JSON.stringify(k)}:${stableJson((value as Record<string, unknown>)[k])}`).join(',')}}`;
 }

@@ -77,7 +77,7 @@ export class DurableEndpoint {
     const now = options.clock().now();
     const runId = ulid(now);
     const endpoint = options.name ?? request.routeKey;
-    const keyClaim = keyClaimOf(event);
+    const keyClaim = await keyClaimOf(options, event);
     if (keyClaim) {
       try {
         const attached = await claimKey(options, keyClaim, endpoint, runId, request, remainingMs(context));

@@ -2,6 +2,7 @@ import type { Clock } from '../core/clock.ts';
 import { toMs, type Duration } from '../core/duration.ts';
 import type { SerializedError } from '../core/errors.ts';
 import type { HttpResponse } from '../core/http.ts';
+import type { HttpEvent } from './api-gateway.ts';
 import { resolveBackoff, type BackoffOptions, type RetryPolicy } from '../engine/retries.ts';
 import type { Journal } from '../journal/journal.ts';
 import type { Timer } from '../timers/timer.ts';
@@ -47,6 +48,13 @@ export interface DurableOptions {
   resultsBaseUrl?: string;
   /** Maps a failed run to the response its caller gets. Default: 500 `{ runId, status: 'failed', error }`. */
   onFailure?: (failure: FailureInfo) => HttpResponse | Promise<HttpResponse>;
+  /**
+   * `Idempotency-Key` settings. `scope` names who a key belongs to (a tenant, a user): keys are
+   * per endpoint and per scope. Default: the principal API Gateway authenticated (a JWT's issuer and
+   * subject, a Cognito user, the IAM caller, a Lambda authorizer's principal, the REST API key id),
+   * else the credentials the request carries (Authorization, x-api-key, cookies).
+   */
+  idempotency?: { scope?: (event: HttpEvent) => string };
   /** Default: `DynamoJournal` on the table named by `DURABLE_TABLE`. */
   journal?: Journal;
   /** Default: the timer set by `configureDurable` (the dev server), else `AwsTimer` from the deployment's environment. */
@@ -84,6 +92,7 @@ export interface ResolvedOptions {
   stepFunctions: () => StepFunctions;
   clock: () => Clock;
   faults: FaultSource;
+  idempotencyScope: ((event: HttpEvent) => string) | undefined;
 }
 
 /** Every default of `durable()` in one place, checked once when the endpoint is created. */
@@ -111,5 +120,6 @@ export function resolveOptions(options: DurableOptions = {}): ResolvedOptions {
     stepFunctions: () => options.stepFunctions ?? defaultStepFunctions(),
     clock: defaultClock,
     faults: (request, where) => defaultFaults()?.(request, where),
+    idempotencyScope: options.idempotency?.scope,
   };
 }

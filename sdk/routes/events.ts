@@ -6,6 +6,7 @@ import { type Journal } from '../journal/journal.ts';
 import { resumeEvent } from '../core/resume.ts';
 import { type Timer } from '../timers/timer.ts';
 import { json } from '../endpoint/answers.ts';
+import { RESERVED_EVENT_PREFIX } from '../core/contract.ts';
 import { isHttpEvent, snapshotRequest } from '../endpoint/api-gateway.ts';
 import { log } from '../core/log.ts';
 import { defaultClock, defaultJournal, defaultTimer } from '../endpoint/deployment.ts';
@@ -51,6 +52,11 @@ export function createEventsHandler(options: EventsOptions = {}): (event: unknow
       return json(400, error('The body must be JSON: { "name": string, "data": any, "id"?: string }.'));
     }
     if (typeof body?.name !== 'string' || body.name.length === 0 || body.name.length > 256) return json(400, error('`name` must be a non-empty string of at most 256 characters.'));
+    // The kit's own events (a Step Functions execution's end) come only from EventBridge: a caller
+    // allowed to post events must not be able to forge a workflow's result.
+    if (body.name.startsWith(RESERVED_EVENT_PREFIX)) {
+      return json(400, error(`Event names starting with '${RESERVED_EVENT_PREFIX}' are reserved for the kit's own events; choose another name.`));
+    }
     if (body.id !== undefined && (typeof body.id !== 'string' || !/^[\w.:/-]{1,128}$/.test(body.id))) {
       return json(400, error('`id`, when given, must be 1-128 characters of letters, digits and _ . : / -.'));
     }
