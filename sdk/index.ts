@@ -17,7 +17,7 @@ export {
   RunStuckError,
   type SerializedError,
 } from './core/errors.ts';
-export { type DurableOptions, type FailureInfo } from './endpoint/options.ts';
+export { DEFAULT_REDACT_HEADERS, DEFAULT_REDACT_QUERY, type DurableOptions, type FailureInfo } from './endpoint/options.ts';
 export { configureDurable, type ProcessDefaults, type FaultSource } from './endpoint/deployment.ts';
 export type { StepOptions, BackoffOptions } from './engine/retries.ts';
 export type { FaultInjector } from './engine/attempt.ts';

@@ -112,7 +112,7 @@ describe('request snapshots', () => {
     const event = restApiEvent({ method: 'POST', path: '/x', headers: { 'x-api-key': 'k-secret' } });
     (event.requestContext.identity as { apiKey: string | null }).apiKey = 'k-secret';
 
-    const snapshot = snapshotRequest(event, new Set(['x-api-key']));
+    const snapshot = snapshotRequest(event, { headers: new Set(['x-api-key']), query: new Set() });
 
     expect(JSON.stringify(snapshot)).not.toContain('k-secret');
     expect((snapshot.requestContext.identity as Record<string, unknown>).sourceIp).toBe('127.0.0.1');

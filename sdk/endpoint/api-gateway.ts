@@ -18,8 +18,20 @@ function isV2(event: HttpEvent): event is APIGatewayProxyEventV2 {
   return (event as APIGatewayProxyEventV2).version === '2.0';
 }
 
-/** What a run keeps of its request: everything the handler can read, minus redacted headers. */
-export function snapshotRequest(event: HttpEvent, redact: ReadonlySet<string>): RequestSnapshot {
+/** What a snapshot leaves out: header names, and query parameters whose values are replaced (lower-case). */
+export interface Redaction {
+  headers: ReadonlySet<string>;
+  query: ReadonlySet<string>;
+}
+
+export const NO_REDACTION: Redaction = { headers: new Set(), query: new Set() };
+
+/** The value a redacted query parameter keeps: the handler sees the parameter, not the secret. */
+export const REDACTED = 'REDACTED';
+
+/** What a run keeps of its request: everything the handler can read, minus redacted headers and query values. */
+export function snapshotRequest(event: HttpEvent, redaction: Redaction): RequestSnapshot {
+  const redact = redaction.headers;
   const headers: Record<string, string> = {};
   const source = isV2(event)
     ? event.headers
@@ -44,7 +56,7 @@ export function snapshotRequest(event: HttpEvent, redact: ReadonlySet<string>): 
       format: '2.0',
       method: event.requestContext.http.method,
       path: event.rawPath,
-      rawQuery: event.rawQueryString ?? '',
+      rawQuery: redactQuery(event.rawQueryString ?? '', redaction.query),
       cookies: redact.has('cookie') ? undefined : event.cookies,
       routeKey: event.routeKey,
       ...common,
@@ -61,7 +73,7 @@ export function snapshotRequest(event: HttpEvent, redact: ReadonlySet<string>): 
     format: '1.0',
     method: event.httpMethod,
     path: event.path,
-    rawQuery: query.toString(),
+    rawQuery: redactQuery(query.toString(), redaction.query),
     routeKey: `${event.httpMethod} ${event.resource}`,
     ...common,
   };
@@ -130,6 +142,25 @@ export function header(headers: Record<string, string | undefined> | null | unde
   if (!headers) return undefined;
   for (const [key, value] of Object.entries(headers)) if (key.toLowerCase() === name) return value;
   return undefined;
+}
+
+/** The query string with the values of redacted parameters replaced; untouched when none is there. */
+function redactQuery(rawQuery: string, names: ReadonlySet<string>): string {
+  if (rawQuery === '' || names.size === 0) return rawQuery;
+  const params = new URLSearchParams(rawQuery);
+  let found = false;
+  for (const [name] of params) if (names.has(name.toLowerCase())) found = true;
+  if (!found) return rawQuery;
+  const kept = new URLSearchParams();
+  for (const [name, value] of params) kept.append(name, names.has(name.toLowerCase()) ? REDACTED : value);
+  return kept.toString();
+}
+
+/** A response as it is stored for replay to whoever holds the results URL: without `Set-Cookie`. */
+export function withoutSetCookie(response: HttpResponse): HttpResponse {
+  const drop = (map: Record<string, unknown> | undefined) => map && Object.fromEntries(Object.entries(map).filter(([name]) => name.toLowerCase() !== 'set-cookie'));
+  const { cookies: _cookies, ...rest } = response;
+  return { ...rest, headers: drop(response.headers) as Record<string, string> | undefined, multiValueHeaders: drop(response.multiValueHeaders) as Record<string, string[]> | undefined };
 }
 
 /** REST APIs copy the caller's API key into `requestContext.identity`: a credential, not kept. */

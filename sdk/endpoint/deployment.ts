@@ -94,53 +94,84 @@ export function defaultTimer(): Timer {
   );
 }
 
-/** Where the token secret comes from; a function is called once and cached. */
-export type SecretOption = string | (() => Promise<string>);
+/**
+ * Where the token secret comes from. A list (or a function resolving to one) names the secret that
+ * signs first, then older ones that still verify (during a rotation). A function is called once.
+ */
+export type SecretOption = string | string[] | (() => Promise<string | string[]>);
 
-export function secretSource(option: SecretOption | undefined): () => Promise<string> {
-  let cached: Promise<string> | undefined;
-  return () => {
-    cached ??= (async () => {
-      const secret =
-        typeof option === 'function' ? await option() : (option ?? globalDefaults.tokenSecret ?? process.env[ENV.tokenSecret] ?? (await deployedSecret()));
-      if (!secret || secret.length < 16) {
-        throw new Error(
-          'durable-endpoints: no token secret (at least 16 characters) to sign result URLs. Deploy with the DurableEndpoints construct ' +
-            `(it sets ${ENV.tokenSecretArn}), set ${ENV.tokenSecret}, or pass \`tokenSecret\`.`,
-        );
-      }
-      return secret;
-    })();
-    cached.catch(() => (cached = undefined));
-    return cached;
+/** The secret that signs result URLs now, and (on demand) the previous one, which still verifies them. */
+export interface TokenSecrets {
+  current(): Promise<string>;
+  /** The version before the current one, if any: read only when a token fails under the current one. */
+  previous(): Promise<string[]>;
+}
+
+// Warm containers re-read the deployed secret this often, so a rotation reaches them.
+const SECRET_REFRESH_MS = 5 * 60_000;
+
+export function secretSource(option: SecretOption | undefined): TokenSecrets {
+  let given: Promise<string[]> | undefined;
+  const configured = (): Promise<string[]> | undefined => {
+    if (typeof option === 'function') {
+      given ??= option().then((value) => [value].flat());
+      given.catch(() => (given = undefined));
+      return given;
+    }
+    const value = option ?? globalDefaults.tokenSecret ?? process.env[ENV.tokenSecret];
+    return value === undefined ? undefined : Promise.resolve([value].flat());
+  };
+  const checked = (secret: string | undefined): string => {
+    if (!secret || secret.length < 16) {
+      throw new Error(
+        'durable-endpoints: no token secret (at least 16 characters) to sign result URLs. Deploy with the DurableEndpoints construct ' +
+          `(it sets ${ENV.tokenSecretArn}), set ${ENV.tokenSecret}, or pass \`tokenSecret\`.`,
+      );
+    }
+    return secret;
+  };
+  return {
+    current: async () => checked((await configured())?.[0] ?? (await deployedSecret('AWSCURRENT'))),
+    previous: async () => {
+      const list = await configured();
+      if (list) return list.slice(1);
+      const previous = await deployedSecret('AWSPREVIOUS');
+      return previous ? [previous] : [];
+    },
   };
 }
 
-// One read per cold start for every endpoint and results handler in the process.
-const deployedSecrets = new Map<string, Promise<string | undefined>>();
+// One read per version and per refresh period for every endpoint and results handler in the process.
+const deployedSecrets = new Map<string, { value: Promise<string | undefined>; readAt: number }>();
 
-/** The secret the construct generated, from Secrets Manager by its ARN in the environment. */
-function deployedSecret(): Promise<string | undefined> {
+/**
+ * A version of the secret the construct generated, from Secrets Manager by the ARN in the
+ * environment: `AWSCURRENT`, or `AWSPREVIOUS` (undefined until the secret was rotated once).
+ */
+function deployedSecret(stage: 'AWSCURRENT' | 'AWSPREVIOUS'): Promise<string | undefined> {
   const arn = process.env[ENV.tokenSecretArn];
   if (!arn) return Promise.resolve(undefined);
-  let secret = deployedSecrets.get(arn);
-  if (!secret) {
-    secret = (async () => {
-      // Loaded only where the secret lives in Secrets Manager, and only once.
-      const { SecretsManagerClient, GetSecretValueCommand } = await import('@aws-sdk/client-secrets-manager');
-      try {
-        const { SecretString } = await new SecretsManagerClient({}).send(new GetSecretValueCommand({ SecretId: arn }));
-        return SecretString;
-      } catch (error) {
-        throw new Error(
-          `durable-endpoints: could not read the token secret ${arn} from Secrets Manager (${(error as Error).name}: ${(error as Error).message}). ` +
-            'Check that the function may call secretsmanager:GetSecretValue on it.',
-          { cause: error },
-        );
-      }
-    })();
-    secret.catch(() => deployedSecrets.delete(arn));
-    deployedSecrets.set(arn, secret);
-  }
-  return secret;
+  const key = `${arn}|${stage}`;
+  const cached = deployedSecrets.get(key);
+  if (cached && Date.now() - cached.readAt < SECRET_REFRESH_MS) return cached.value;
+  const value = (async () => {
+    // Loaded only where the secret lives in Secrets Manager, and only once.
+    const { SecretsManagerClient, GetSecretValueCommand } = await import('@aws-sdk/client-secrets-manager');
+    try {
+      const { SecretString } = await new SecretsManagerClient({}).send(
+        new GetSecretValueCommand({ SecretId: arn, ...(stage === 'AWSCURRENT' ? {} : { VersionStage: stage }) }),
+      );
+      return SecretString;
+    } catch (error) {
+      if (stage === 'AWSPREVIOUS' && (error as Error).name === 'ResourceNotFoundException') return undefined; // never rotated
+      throw new Error(
+        `durable-endpoints: could not read the token secret ${arn} from Secrets Manager (${(error as Error).name}: ${(error as Error).message}). ` +
+          'Check that the function may call secretsmanager:GetSecretValue on it.',
+        { cause: error },
+      );
+    }
+  })();
+  value.catch(() => deployedSecrets.delete(key));
+  deployedSecrets.set(key, { value, readAt: Date.now() });
+  return value;
 }

@@ -11,7 +11,7 @@ import { Attempt } from '../engine/attempt.ts';
 import type { HandlerResult, Outcome } from '../engine/outcome.ts';
 import type { Fence } from '../journal/journal.ts';
 import { apiBaseUrl, errorAnswer, failedRunResponse, json, resultUrl, retryAfterSeconds, seeOther } from './answers.ts';
-import { isHttpEvent, normalizeResponse, rebuildEvent, snapshotRequest, withHeaders, type HttpEvent } from './api-gateway.ts';
+import { isHttpEvent, normalizeResponse, rebuildEvent, snapshotRequest, withHeaders, withoutSetCookie, type HttpEvent } from './api-gateway.ts';
 import { claimKey, keyClaimOf, releaseKey, type KeyClaim } from './idempotency.ts';
 import { resolveOptions, type DurableOptions, type ResolvedOptions } from './options.ts';
 
@@ -73,7 +73,7 @@ export class DurableEndpoint {
       );
     }
     const { options } = this;
-    const request = snapshotRequest(event, options.redactHeaders);
+    const request = snapshotRequest(event, options.redaction);
     const now = options.clock().now();
     const runId = ulid(now);
     const endpoint = options.name ?? request.routeKey;
@@ -143,7 +143,7 @@ export class DurableEndpoint {
   private async complete(invocation: Invocation, value: unknown): Promise<HttpResponse> {
     const { attempt } = invocation;
     let response = withHeaders(normalizeResponse(value), { [RUN_ID_HEADER]: attempt.runId });
-    let stored = response;
+    let stored = this.options.storeSetCookie ? response : withoutSetCookie(response);
     const size = Buffer.byteLength(JSON.stringify(response));
     if (size > MAX_STORED_RESPONSE_BYTES) {
       log('error', 'response too large to journal', { endpoint: attempt.endpoint, runId: attempt.runId, bytes: size });
@@ -171,7 +171,7 @@ export class DurableEndpoint {
     const response = onFailure
       ? withHeaders(normalizeResponse(await onFailure({ runId: attempt.runId, endpoint: attempt.endpoint, error: serialized })), { [RUN_ID_HEADER]: attempt.runId })
       : failedRunResponse(attempt.runId, serialized);
-    attempt.journalRun('failed', { error: serialized, response });
+    attempt.journalRun('failed', { error: serialized, response: this.options.storeSetCookie ? response : withoutSetCookie(response) });
     await this.flush(invocation);
     log('warn', 'run failed', { endpoint: attempt.endpoint, runId: attempt.runId, attempt: attempt.attempt, error: serialized.name });
     return response;

@@ -2,12 +2,12 @@ import type { Clock } from '../core/clock.ts';
 import { toMs, type Duration } from '../core/duration.ts';
 import type { SerializedError } from '../core/errors.ts';
 import type { HttpResponse } from '../core/http.ts';
-import type { HttpEvent } from './api-gateway.ts';
+import type { HttpEvent, Redaction } from './api-gateway.ts';
 import { resolveBackoff, type BackoffOptions, type RetryPolicy } from '../engine/retries.ts';
 import type { Journal } from '../journal/journal.ts';
 import type { Timer } from '../timers/timer.ts';
 import type { StepFunctions } from '../workflows/step-functions.ts';
-import { defaultClock, defaultFaults, defaultJournal, defaultStepFunctions, defaultTimer, secretSource, type FaultSource, type SecretOption } from './deployment.ts';
+import { defaultClock, defaultFaults, defaultJournal, defaultStepFunctions, defaultTimer, secretSource, type FaultSource, type SecretOption, type TokenSecrets } from './deployment.ts';
 
 export interface FailureInfo {
   runId: string;
@@ -26,8 +26,19 @@ export interface DurableOptions {
   inlineDelayMax?: Duration;
   /** Total inline waiting one request may spend before the run goes asynchronous (303). Default `'5s'`. */
   inlineBudget?: Duration;
-  /** Headers left out of the journaled request (added to the defaults, case-insensitive). */
+  /** Headers left out of the journaled request (added to `DEFAULT_REDACT_HEADERS`, case-insensitive). */
   redactHeaders?: string[];
+  /**
+   * Query parameters whose values are journaled as `REDACTED` (added to `DEFAULT_REDACT_QUERY`,
+   * case-insensitive). A resumed attempt sees the parameter with that value, not the secret.
+   */
+  redactQuery?: string[];
+  /**
+   * Keep `Set-Cookie` in the stored response that the results URL replays. Default false: the live
+   * answer carries it, the stored one does not, because whoever holds the results URL (a shared
+   * link, a log line, a proxy) would receive the session.
+   */
+  storeSetCookie?: boolean;
   /**
    * When a run still working hands off to a new invocation (303 to the caller, the run goes on):
    * this long after the request arrived, or shortly before the Lambda's timeout if that is sooner.
@@ -64,7 +75,37 @@ export interface DurableOptions {
 }
 
 /** Headers never journaled: credentials the replay must not need and the journal must not hold. */
-export const DEFAULT_REDACT_HEADERS = ['authorization', 'cookie', 'proxy-authorization', 'x-api-key', 'x-amz-security-token'];
+export const DEFAULT_REDACT_HEADERS = [
+  'authorization',
+  'proxy-authorization',
+  'cookie',
+  'x-api-key',
+  'x-amz-security-token',
+  'x-auth-token',
+  'x-access-token',
+  'x-refresh-token',
+  'x-id-token',
+  'x-session-token',
+  'x-csrf-token',
+  'x-xsrf-token',
+];
+
+/** Query parameters whose values are never journaled: tokens that some clients put in URLs. */
+export const DEFAULT_REDACT_QUERY = [
+  'access_token',
+  'id_token',
+  'refresh_token',
+  'token',
+  'api_key',
+  'apikey',
+  'password',
+  'client_secret',
+  'signature',
+  'sig',
+  'x-amz-signature',
+  'x-amz-credential',
+  'x-amz-security-token',
+];
 
 export const DEFAULTS = {
   retries: 4,
@@ -80,13 +121,15 @@ export const DEFAULTS = {
 export interface ResolvedOptions {
   name: string | undefined;
   policy: RetryPolicy;
-  redactHeaders: ReadonlySet<string>;
+  redaction: Redaction;
+  storeSetCookie: boolean;
   handoffAfter: number;
   tokenTtl: number;
   retention: number;
   resultsBaseUrl: string | undefined;
   onFailure: DurableOptions['onFailure'];
   secret: () => Promise<string>;
+  secrets: TokenSecrets;
   journal: () => Journal;
   timer: () => Timer;
   stepFunctions: () => StepFunctions;
@@ -99,6 +142,7 @@ export interface ResolvedOptions {
 export function resolveOptions(options: DurableOptions = {}): ResolvedOptions {
   const duration = (value: Duration | undefined, fallback: number, what: string) => (value === undefined ? fallback : toMs(value, what));
   const retries = options.retries ?? DEFAULTS.retries;
+  const secrets = secretSource(options.tokenSecret);
   if (!Number.isInteger(retries) || retries < 0) throw new TypeError(`durable(): retries must be a whole number >= 0, got ${options.retries}.`);
   return {
     name: options.name,
@@ -108,13 +152,18 @@ export function resolveOptions(options: DurableOptions = {}): ResolvedOptions {
       inlineDelayMax: duration(options.inlineDelayMax, DEFAULTS.inlineDelayMax, 'inlineDelayMax'),
       inlineBudget: duration(options.inlineBudget, DEFAULTS.inlineBudget, 'inlineBudget'),
     },
-    redactHeaders: new Set([...DEFAULT_REDACT_HEADERS, ...(options.redactHeaders ?? []).map((h) => h.toLowerCase())]),
+    redaction: {
+      headers: new Set([...DEFAULT_REDACT_HEADERS, ...(options.redactHeaders ?? []).map((h) => h.toLowerCase())]),
+      query: new Set([...DEFAULT_REDACT_QUERY, ...(options.redactQuery ?? []).map((q) => q.toLowerCase())]),
+    },
+    storeSetCookie: options.storeSetCookie ?? false,
     handoffAfter: duration(options.handoffAfter, DEFAULTS.handoffAfter, 'handoffAfter'),
     tokenTtl: duration(options.tokenTtl, DEFAULTS.tokenTtl, 'tokenTtl'),
     retention: duration(options.retention, DEFAULTS.retention, 'retention'),
     resultsBaseUrl: options.resultsBaseUrl,
     onFailure: options.onFailure,
-    secret: secretSource(options.tokenSecret),
+    secrets,
+    secret: () => secrets.current(),
     journal: () => options.journal ?? defaultJournal(),
     timer: () => options.timer ?? defaultTimer(),
     stepFunctions: () => options.stepFunctions ?? defaultStepFunctions(),

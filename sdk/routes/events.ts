@@ -7,7 +7,7 @@ import { resumeEvent } from '../core/resume.ts';
 import { type Timer } from '../timers/timer.ts';
 import { json } from '../endpoint/answers.ts';
 import { RESERVED_EVENT_PREFIX } from '../core/contract.ts';
-import { isHttpEvent, snapshotRequest } from '../endpoint/api-gateway.ts';
+import { isHttpEvent, NO_REDACTION, snapshotRequest } from '../endpoint/api-gateway.ts';
 import { log } from '../core/log.ts';
 import { defaultClock, defaultJournal, defaultTimer } from '../endpoint/deployment.ts';
 import { EVENT_LOOKBACK_MS, eventMatches } from '../engine/events.ts';
@@ -21,7 +21,6 @@ export interface EventsOptions {
 }
 
 const MAX_EVENT_BYTES = 256 * 1024;
-const NO_REDACTION: ReadonlySet<string> = new Set();
 
 /**
  * `POST /events` with `{ "name", "data", "id"? }`: completes the `step.waitForEvent` calls it

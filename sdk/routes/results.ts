@@ -3,7 +3,7 @@ import { TERMINAL_STATUSES } from '../core/records.ts';
 import { type HttpResponse } from '../core/http.ts';
 import { type Journal } from '../journal/journal.ts';
 import { apiBaseUrl, json, retryAfterSeconds, seeOther } from '../endpoint/answers.ts';
-import { isHttpEvent, snapshotRequest, type HttpEvent } from '../endpoint/api-gateway.ts';
+import { isHttpEvent, NO_REDACTION, snapshotRequest, type HttpEvent } from '../endpoint/api-gateway.ts';
 import { RUN_ID_HEADER } from '../core/contract.ts';
 import { defaultJournal, secretSource, type SecretOption } from '../endpoint/deployment.ts';
 import { verifyToken } from '../core/token.ts';
@@ -23,14 +23,13 @@ export interface ResultsOptions {
 }
 
 const MAX_POLL_INTERVAL_MS = 1_000;
-const NO_REDACTION: ReadonlySet<string> = new Set();
 
 /**
  * `GET /runs/{runId}?token=…[&wait=seconds]`: the stored response of a finished run, replayed
  * verbatim; for a run still going, a long-poll and then a 303 to the same URL.
  */
 export function createResultsHandler(options: ResultsOptions = {}): (event: unknown, context?: Partial<Context>) => Promise<HttpResponse> {
-  const secret = secretSource(options.tokenSecret);
+  const secrets = secretSource(options.tokenSecret);
   const defaultWait = options.defaultWaitSeconds ?? 20;
   const maxWait = options.maxWaitSeconds ?? 25;
   const firstPoll = options.pollIntervalMs ?? 100;
@@ -42,7 +41,15 @@ export function createResultsHandler(options: ResultsOptions = {}): (event: unkn
     const query = new URLSearchParams(request.rawQuery);
     if (!ULID_PATTERN.test(runId)) return json(404, error('NotFound', `No run ${JSON.stringify(runId)}.`));
 
-    const check = verifyToken(await secret(), runId, query.get('token') ?? undefined);
+    const token = query.get('token') ?? undefined;
+    let check = verifyToken(await secrets.current(), runId, token);
+    // A URL signed before a rotation (or by a warm endpoint that has not re-read the secret yet).
+    if (!check.ok && check.reason === 'invalid') {
+      for (const previous of await secrets.previous()) {
+        check = verifyToken(previous, runId, token);
+        if (check.ok || check.reason !== 'invalid') break;
+      }
+    }
     if (!check.ok) {
       const why = check.reason === 'expired' ? 'The result URL has expired.' : 'The result URL token is missing or not valid for this run.';
       return json(401, error('Unauthorized', why), { 'www-authenticate': 'Bearer' });
