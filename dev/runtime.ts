@@ -84,17 +84,26 @@ export class HandlerRuntime {
           }
         }
       });
+      // The next request goes to a new worker as soon as this one is known to be dying.
+      const retire = (error: Error) => {
+        if (this.current !== generation) return;
+        this.current = undefined;
+        this.hooks.log('error', `the handler worker died (${error.message}); the next request starts a new one`, {});
+      };
       const died = (error: Error) => {
         for (const waiter of generation.pending.values()) waiter.reject(error);
         generation.pending.clear();
-        if (this.current === generation) {
-          this.current = undefined;
-          this.hooks.log('error', `the handler worker died (${error.message}); the next request starts a new one`, {});
-        }
+        retire(error);
         reject(error);
       };
-      worker.on('error', died);
-      worker.on('exit', (code) => died(new Error(`exited with code ${code}`)));
+      // An uncaught error is reported at once, but results the worker posted before it may still be
+      // on their way: answer them first, and fail only what is still pending once the worker has exited.
+      let failure: Error | undefined;
+      worker.on('error', (error) => {
+        failure ??= error;
+        retire(error);
+      });
+      worker.on('exit', (code) => died(failure ?? new Error(`exited with code ${code}`)));
     });
   }
 

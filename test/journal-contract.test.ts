@@ -215,6 +215,15 @@ describe.each(journalAdapters)('$name', ({ create }) => {
       expect(await journal.acquireLease(expired.runId, 1, 'b', inAMinute())).toMatchObject({ attempt: 2, leaseOwner: 'b' });
     });
 
+    it('takes the lease for a named function only of that function’s runs', async () => {
+      const journal = await create();
+      const run = await storeRun(journal, { functionName: 'payments' });
+
+      expect(await journal.acquireLease(run.runId, 1, 'a', inAMinute(), 'reports')).toBeUndefined();
+      expect(await journal.getRun(run.runId)).toEqual(run);
+      expect(await journal.acquireLease(run.runId, 1, 'a', inAMinute(), 'payments')).toMatchObject({ attempt: 2, leaseOwner: 'a' });
+    });
+
     it('gives the lease of one attempt to exactly one of concurrent takers', async () => {
       const journal = await create();
       const run = await storeRun(journal);

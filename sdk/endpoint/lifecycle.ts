@@ -289,12 +289,17 @@ export class DurableEndpoint {
     const remaining = remainingMs(context);
     // The lease first, the steps after: steps read before it could miss what the attempt holding
     // the run journals before letting go, and this attempt would run those steps again.
-    const leased = await journal.acquireLease(event.runId, event.attempt, owner, clock.now() + remaining + LEASE_GRACE_MS);
+    // Only runs of this function: the timer's state machine invokes every endpoint of a deployment.
+    const leased = await journal.acquireLease(event.runId, event.attempt, owner, clock.now() + remaining + LEASE_GRACE_MS, context?.functionName);
     if (!leased) {
       const run = await journal.getRun(event.runId);
       if (!run) {
         log('warn', 'resume for an unknown run ignored', fields);
         return { response: json(404, { runId: event.runId, status: 'unknown' }) };
+      }
+      if (context?.functionName !== undefined && run.functionName !== undefined && run.functionName !== context.functionName) {
+        log('warn', 'resume for a run of another function refused', { ...fields, function: context.functionName });
+        return { response: json(403, { runId: event.runId, status: 'refused' }) };
       }
       const duplicate = TERMINAL_STATUSES.includes(run.status) || run.attempt !== event.attempt;
       log('info', duplicate ? 'duplicate resume ignored' : 'resume lost the race for the run; ignored', { ...fields, status: run.status, current: run.attempt });

@@ -87,7 +87,7 @@ export class DynamoJournal implements Journal {
     await Promise.all(chunks.map((chunk) => this.batchWrite(chunk)));
   }
 
-  async acquireLease(runId: string, expectedAttempt: number, owner: string, until: number): Promise<RunRecord | undefined> {
+  async acquireLease(runId: string, expectedAttempt: number, owner: string, until: number, functionName?: string): Promise<RunRecord | undefined> {
     const now = Date.now();
     try {
       const { Attributes } = await this.client.send(
@@ -98,7 +98,8 @@ export class DynamoJournal implements Journal {
           UpdateExpression:
             'SET attempt = :next, #status = :running, leaseOwner = :owner, leaseExpiresAt = :until, updatedAt = :now, dueShard = :shard, dueAt = :until REMOVE wakeAt',
           ConditionExpression:
-            'attempt = :expected AND #status IN (:running, :sleeping, :waiting) AND (attribute_not_exists(leaseOwner) OR leaseExpiresAt < :nowMs)',
+            'attempt = :expected AND #status IN (:running, :sleeping, :waiting) AND (attribute_not_exists(leaseOwner) OR leaseExpiresAt < :nowMs)' +
+            (functionName === undefined ? '' : ' AND (attribute_not_exists(functionName) OR functionName = :fn)'),
           ExpressionAttributeNames: { '#status': 'status' },
           ExpressionAttributeValues: marshall({
             ':next': expectedAttempt + 1,
@@ -108,6 +109,7 @@ export class DynamoJournal implements Journal {
             ':now': new Date(now).toISOString(),
             ':nowMs': now,
             ':shard': dueShard(runId),
+            ...(functionName === undefined ? {} : { ':fn': functionName }),
             ':running': 'running',
             ':sleeping': 'sleeping',
             ':waiting': 'waiting',

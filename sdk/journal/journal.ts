@@ -83,9 +83,11 @@ export interface RunStore {
    * lease owner or a lease that expired (`leaseExpiresAt` before now). Sets `attempt`, status
    * `running` (an attempt is executing it: a run whose attempt dies shows as running, with an
    * expired lease), `leaseOwner`, `leaseExpiresAt = until` and `updatedAt`, removes `wakeAt`, and
-   * returns the run as it now stands. Undefined when the run is unknown, moved on, ended or held.
+   * returns the run as it now stands. Undefined when the run is unknown, moved on, ended or held,
+   * or, with `functionName`, belongs to another function (a resume forged for a run the caller
+   * does not own).
    */
-  acquireLease(runId: string, expectedAttempt: number, owner: string, until: number): Promise<RunRecord | undefined>;
+  acquireLease(runId: string, expectedAttempt: number, owner: string, until: number, functionName?: string): Promise<RunRecord | undefined>;
   /**
    * Keeps every item of the run (its run item, request, steps, and the waiters of its waiting steps)
    * at least until `ttl` (epoch seconds): raises each item's `ttl` that is lower, never lowers one.

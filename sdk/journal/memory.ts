@@ -72,11 +72,12 @@ export class MemoryJournal implements Journal {
     );
   }
 
-  async acquireLease(runId: string, expectedAttempt: number, owner: string, until: number): Promise<RunRecord | undefined> {
+  async acquireLease(runId: string, expectedAttempt: number, owner: string, until: number, functionName?: string): Promise<RunRecord | undefined> {
     await turn();
     const now = this.now();
     const run = this.get(pk(runId), 'RUN');
     if (!run || run.attempt !== expectedAttempt || !['running', 'sleeping', 'waiting'].includes(run.status as string)) return undefined;
+    if (functionName !== undefined && run.functionName !== undefined && run.functionName !== functionName) return undefined;
     // DynamoJournal's condition: no owner, or an expiry before now (an owner without one holds it for good).
     if (run.leaseOwner !== undefined && !(typeof run.leaseExpiresAt === 'number' && run.leaseExpiresAt < now)) return undefined;
     const { wakeAt: _wakeAt, ...rest } = run;
