@@ -102,7 +102,7 @@ describe('the sweep', () => {
         return { statusCode: 200 };
       });
     await expect(handler(httpApiEvent({ method: 'POST', path: '/stuck' }) as never, context())).rejects.toThrow(TimerError);
-    const [{ runId }] = (await journal.listRuns()) as [{ runId: string }];
+    const { runId } = (await journal.listRuns())[0]!;
     // The resumes go nowhere: the endpoint never takes the run.
     const timer = new ManualTimer();
     const reasons: string[] = [];
