@@ -41,6 +41,8 @@ describe('DurableEndpoints', () => {
         AttributeDefinitions: [
           { AttributeName: 'pk', AttributeType: 'S' },
           { AttributeName: 'sk', AttributeType: 'S' },
+          { AttributeName: 'dueShard', AttributeType: 'S' }, // the due index's keys
+          { AttributeName: 'dueAt', AttributeType: 'N' },
         ],
         BillingMode: 'PAY_PER_REQUEST',
         TimeToLiveSpecification: { AttributeName: 'ttl', Enabled: true },

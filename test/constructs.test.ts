@@ -172,6 +172,25 @@ describe('the constructs DurableEndpoints is made of, on their own', () => {
     expect(endpointActions.filter((a) => a.includes('*'))).toEqual([]);
   });
 
+  it('JournalTable: the sweeper may Query the table and the due index and PutItem on the table, with exact KMS actions; the others never touch an index', () => {
+    const stack = newStack();
+    const journal = new JournalTable(stack, 'Journal', { encryptionKey: new Key(stack, 'Key') });
+    const sweeper = new Role(stack, 'Sweeper', { assumedBy: new AccountRootPrincipal() });
+    const endpoint = new Role(stack, 'Endpoint', { assumedBy: new AccountRootPrincipal() });
+
+    journal.grantSweeperAccess(sweeper);
+    journal.grantEndpointAccess(endpoint);
+
+    const template = Template.fromStack(stack);
+    const table = arnOf(stack, journal);
+    expect(statementsOf(template, logicalId(stack, sweeper)).filter((s) => [s.Action].flat().some((a) => a.startsWith('dynamodb:')))).toEqual([
+      { Action: 'dynamodb:Query', Effect: 'Allow', Resource: [table, { 'Fn::Join': ['', [table, '/index/due']] }] },
+      { Action: 'dynamodb:PutItem', Effect: 'Allow', Resource: table },
+    ]);
+    expect(actionsOf(statementsOf(template, logicalId(stack, sweeper))).filter((a) => a.startsWith('kms:'))).toEqual(['kms:Decrypt', 'kms:DescribeKey', 'kms:Encrypt', 'kms:GenerateDataKey']);
+    expect(JSON.stringify(statementsOf(template, logicalId(stack, endpoint)))).not.toContain('/index/');
+  });
+
   it('ResumeTimer: arming timers is starting its state machine, creating schedules in its group, passing its scheduler role', () => {
     const stack = newStack();
     const timer = new ResumeTimer(stack, 'Timer');
