@@ -19,6 +19,7 @@ import { kitFunction, logGroup } from './kit-function.ts';
 import { ResultsRoute } from './results-route.ts';
 import { ResumeTimer } from './resume-timer.ts';
 import { separatePolicy } from './separate-policy.ts';
+import { Sweeper } from './sweeper.ts';
 import { TokenSecret } from './token-secret.ts';
 
 export interface DurableEndpointsProps {
@@ -39,6 +40,11 @@ export interface DurableEndpointsProps {
   readonly removalPolicy?: RemovalPolicy;
   /** How long the functions', the API's and the timer's logs are kept. Default one month. */
   readonly logRetention?: RetentionDays;
+  /** The sweep of stuck runs (`Sweeper`), every minute. */
+  readonly sweep?: {
+    /** How long past due a live run must be before the sweeper re-arms it. Default 2 minutes. */
+    readonly grace?: Duration;
+  };
 }
 
 export interface DurableEndpointProps {
@@ -84,8 +90,9 @@ export function registeredDurableEndpoints(): DurableEndpoints[] {
 /**
  * Everything durable endpoints need in one AWS account, composed of small constructs: the journal
  * (`JournalTable`), the secret that signs result URLs (`TokenSecret`), the timers that resume runs
- * (`ResumeTimer`), the results route (`ResultsRoute`) and the IAM-authorized events route with
- * the rule reporting the ends of Step Functions executions (`EventsRoute`). `addEndpoint` adds an
+ * (`ResumeTimer`), the results route (`ResultsRoute`), the IAM-authorized events route with
+ * the rule reporting the ends of Step Functions executions (`EventsRoute`) and the sweep of stuck
+ * runs every minute (`Sweeper`). `addEndpoint` adds an
  * endpoint with exactly the permissions it uses; `grantEndpoint` makes a function of your own one.
  *
  * ```ts
@@ -118,6 +125,10 @@ export class DurableEndpoints extends Construct {
    * `execute-api:Invoke` on the route (`grantSendEvents`).
    */
   readonly eventsFunction: NodejsFunction;
+  /** The sweep of stuck runs: a Lambda invoked every minute that re-arms overdue runs. */
+  readonly sweeper: Sweeper;
+  /** Re-arms live runs overdue by the grace and gives up on runs that make no progress; invokes the endpoints. */
+  readonly sweeperFunction: NodejsFunction;
   /** Holds the one-time schedules of long timers. */
   readonly scheduleGroup: ScheduleGroup;
   /** The role EventBridge Scheduler assumes: it may start the timer state machine, nothing else. */
@@ -166,6 +177,8 @@ export class DurableEndpoints extends Construct {
     this.resultsFunction = this.resultsRoute.function;
     this.eventsRoute = new EventsRoute(this, 'Events', { ...routeProps, timer: this.timer });
     this.eventsFunction = this.eventsRoute.function;
+    this.sweeper = new Sweeper(this, 'Sweeper', { table: this.table, timer: this.timer, grace: props.sweep?.grace, logRetention, removalPolicy });
+    this.sweeperFunction = this.sweeper.function;
 
     endpointRegistry().push(this);
   }
@@ -197,7 +210,7 @@ export class DurableEndpoints extends Construct {
   /**
    * Gives `fn` everything a durable endpoint is allowed: read and write the journal (and use its
    * key), read the token secret, arm timers, invoke itself for immediate resumes; and lets the
-   * timer and the events route invoke it to resume its runs. IAM only: `fn` also needs
+   * timer, the events route and the sweeper invoke it to resume its runs. IAM only: `fn` also needs
    * `endpointEnvironment()` in its environment, and a route if it is called over HTTP.
    */
   grantEndpoint(fn: IFunction): Grant {
@@ -216,7 +229,8 @@ export class DurableEndpoints extends Construct {
       .combine(timers)
       .combine(invokeSelf)
       .combine(this.timer.allowInvoke(fn))
-      .combine(this.eventsRoute.allowInvoke(fn));
+      .combine(this.eventsRoute.allowInvoke(fn))
+      .combine(this.sweeper.allowInvoke(fn));
   }
 
   /**

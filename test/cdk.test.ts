@@ -64,9 +64,9 @@ describe('DurableEndpoints', () => {
     expect(durable.apiType).toBe('http');
   });
 
-  it('deploys the endpoint, the results and the events Lambda on Node.js 24, arm64, with source maps and their own log groups', () => {
+  it('deploys the endpoint, the results, the events and the sweeper Lambda on Node.js 24, arm64, with source maps and their own log groups', () => {
     const functions = Object.values(template.findResources('AWS::Lambda::Function')) as Resource[];
-    expect(functions).toHaveLength(3);
+    expect(functions).toHaveLength(4);
     for (const f of functions) {
       expect(f.Properties).toMatchObject({
         Runtime: 'nodejs24.x',
@@ -76,7 +76,7 @@ describe('DurableEndpoints', () => {
       });
     }
     template.allResourcesProperties('AWS::Logs::LogGroup', { RetentionInDays: 30 });
-    template.resourceCountIs('AWS::Logs::LogGroup', 5); // three functions, the API's access logs, the timer
+    template.resourceCountIs('AWS::Logs::LogGroup', 6); // four functions, the API's access logs, the timer
   });
 
   it('wires the endpoint to the journal, the secret and the timers through its environment', () => {

@@ -110,16 +110,16 @@ describe('a function of your own, made durable with grantEndpoint', () => {
     const selfInvoke = Object.values(template.findResources('AWS::IAM::Policy')).filter((p) =>
       JSON.stringify((p as Resource).Properties.PolicyDocument).includes(JSON.stringify(arnOf(stack, own))),
     ) as Resource[];
-    // Its own InvokeSelf policy, the timer's invoke policy, the events Lambda's default policy.
+    // Its own InvokeSelf policy, the timer's invoke policy, the events Lambda's and the sweeper's default policies.
     expect(selfInvoke.map((p) => (p.Properties.Roles as { Ref: string }[])[0]!.Ref).sort()).toEqual(
-      [roleOf(stack, own), logicalId(stack, durable.timer.role), roleOf(stack, durable.eventsFunction)].sort(),
+      [roleOf(stack, own), logicalId(stack, durable.timer.role), roleOf(stack, durable.eventsFunction), roleOf(stack, durable.sweeperFunction)].sort(),
     );
   });
 
   it('returns one grant holding every statement it added', () => {
     expect(grant.success).toBe(true);
     expect(grant.principalStatements.flatMap((s) => s.actions).sort()).toEqual(
-      [...actionsOf(permissionsOf(template, stack, own)), 'lambda:InvokeFunction', 'lambda:InvokeFunction'].sort(), // + the timer's and the events route's
+      [...actionsOf(permissionsOf(template, stack, own)), 'lambda:InvokeFunction', 'lambda:InvokeFunction', 'lambda:InvokeFunction'].sort(), // + the timer's, the events route's and the sweeper's
     );
   });
 });
