@@ -8,6 +8,7 @@ import type { IFunction } from 'aws-cdk-lib/aws-lambda';
 import type { BundlingOptions, NodejsFunction } from 'aws-cdk-lib/aws-lambda-nodejs';
 import type { LogGroup, RetentionDays } from 'aws-cdk-lib/aws-logs';
 import type { ScheduleGroup } from 'aws-cdk-lib/aws-scheduler';
+import type { Queue } from 'aws-cdk-lib/aws-sqs';
 import type { IStateMachine, StateMachine } from 'aws-cdk-lib/aws-stepfunctions';
 import { Construct } from 'constructs';
 import { resolve } from 'node:path';
@@ -30,12 +31,14 @@ export interface DurableEndpointsProps {
   readonly api?: HttpApi | IRestApi;
   /**
    * Customer-managed key for the journal table and the token secret. Default: the AWS managed
-   * keys (`aws/dynamodb`, `aws/secretsmanager`).
+   * keys (`aws/dynamodb`, `aws/secretsmanager`). The events dead-letter queue is encrypted with
+   * SQS-managed keys either way.
    */
   readonly encryptionKey?: IKey;
   /**
-   * What `cdk destroy` does with the state: the journal table, the token secret and the log groups.
-   * Default `RETAIN`: runs and their results survive a deleted stack.
+   * What `cdk destroy` does with the state: the journal table, the token secret, the events
+   * dead-letter queue and the log groups. Default `RETAIN`: runs and their results survive a
+   * deleted stack.
    */
   readonly removalPolicy?: RemovalPolicy;
   /** How long the functions', the API's and the timer's logs are kept. Default one month. */
@@ -125,6 +128,11 @@ export class DurableEndpoints extends Construct {
    * `execute-api:Invoke` on the route (`grantSendEvents`).
    */
   readonly eventsFunction: NodejsFunction;
+  /**
+   * The execution ends the events Lambda never took (EventBridge could not deliver them, or the
+   * invocation failed after Lambda's two retries), kept 14 days. Empty when all is well.
+   */
+  readonly eventsDeadLetterQueue: Queue;
   /** The sweep of stuck runs: a Lambda invoked every minute that re-arms overdue runs. */
   readonly sweeper: Sweeper;
   /** Re-arms live runs overdue by the grace and gives up on runs that make no progress; invokes the endpoints. */
@@ -177,6 +185,7 @@ export class DurableEndpoints extends Construct {
     this.resultsFunction = this.resultsRoute.function;
     this.eventsRoute = new EventsRoute(this, 'Events', { ...routeProps, timer: this.timer });
     this.eventsFunction = this.eventsRoute.function;
+    this.eventsDeadLetterQueue = this.eventsRoute.deadLetterQueue;
     this.sweeper = new Sweeper(this, 'Sweeper', { table: this.table, timer: this.timer, grace: props.sweep?.grace, logRetention, removalPolicy });
     this.sweeperFunction = this.sweeper.function;
 

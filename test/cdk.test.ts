@@ -247,6 +247,9 @@ describe('DurableEndpoints: the events route and Step Functions', () => {
       'lambda:InvokeFunction',
       'logs:CreateLogStream',
       'logs:PutLogEvents',
+      'sqs:GetQueueAttributes', // SqsDestination's grant: the on-failure destination of its async invocations
+      'sqs:GetQueueUrl',
+      'sqs:SendMessage',
     ]);
     expect(statements.filter((s) => s.Action === 'lambda:InvokeFunction').map((s) => s.Resource)).toEqual([arnOf(orders), arnOf(plain), arnOf(refunds)]);
     const table = statements.find((s) => [s.Action].flat().includes('dynamodb:PutItem'))!;

@@ -1,7 +1,7 @@
 /**
- * What the reliability release adds to the constructs: the `due` index of the journal, and the
- * sweeper that reads it every minute and resumes the runs it finds overdue. Bundling is skipped:
- * these tests read the template, not the code.
+ * What the reliability release adds to the constructs: the `due` index of the journal, the sweeper
+ * that reads it every minute and resumes the runs it finds overdue, and the dead-letter queue of
+ * the events Lambda. Bundling is skipped: these tests read the template, not the code.
  */
 import { App, Duration, Stack } from 'aws-cdk-lib';
 import { Template } from 'aws-cdk-lib/assertions';
@@ -171,6 +171,47 @@ describe('Sweeper, on its own', () => {
     ]);
     expect(sweeper.grace.toMinutes()).toBe(3);
     expect(cycleIn(template)).toEqual([]);
+  });
+});
+
+describe('the events Lambda\'s dead-letter queue', () => {
+  const { stack, durable, template } = deployment();
+  const queue = { 'Fn::GetAtt': [logicalId(stack, durable.eventsDeadLetterQueue), 'Arn'] };
+
+  it('is encrypted, refuses requests without TLS, keeps messages 14 days and survives a deleted stack by default', () => {
+    template.hasResource('AWS::SQS::Queue', { DeletionPolicy: 'Retain', Properties: { SqsManagedSseEnabled: true, MessageRetentionPeriod: 14 * 24 * 3600 } });
+    const [policy] = resourcesOf(template, 'AWS::SQS::QueuePolicy');
+    const statements = (policy!.Properties.PolicyDocument as { Statement: Statement[] }).Statement;
+    expect(statements).toContainEqual(expect.objectContaining({ Effect: 'Deny', Condition: { Bool: { 'aws:SecureTransport': 'false' } } }));
+    expect(durable.eventsRoute.deadLetterQueue).toBe(durable.eventsDeadLetterQueue);
+  });
+
+  it('receives the events Lambda\'s asynchronous invocations that failed Lambda\'s retries', () => {
+    template.hasResourceProperties('AWS::Lambda::EventInvokeConfig', {
+      FunctionName: { Ref: logicalId(stack, durable.eventsFunction) },
+      DestinationConfig: { OnFailure: { Destination: queue } },
+    });
+    const sends = statementsOf(template, logicalId(stack, durable.eventsFunction.role as never)).filter((s) => [s.Action].flat().includes('sqs:SendMessage'));
+    expect(sends.map((s) => s.Resource)).toEqual([queue]);
+  });
+
+  it('receives the execution ends EventBridge could not deliver, after retrying for up to a day', () => {
+    const [rule] = resourcesOf(template, 'AWS::Events::Rule');
+    expect((rule!.Properties.Targets as unknown[])[0]).toMatchObject({
+      Arn: { 'Fn::GetAtt': [logicalId(stack, durable.eventsFunction), 'Arn'] },
+      DeadLetterConfig: { Arn: queue },
+      RetryPolicy: { MaximumRetryAttempts: 185, MaximumEventAgeInSeconds: 86_400 },
+    });
+    // EventBridge may send to the queue for this rule only.
+    const [policy] = resourcesOf(template, 'AWS::SQS::QueuePolicy');
+    expect((policy!.Properties.PolicyDocument as { Statement: Statement[] }).Statement).toContainEqual(
+      expect.objectContaining({
+        Action: 'sqs:SendMessage',
+        Effect: 'Allow',
+        Principal: { Service: 'events.amazonaws.com' },
+        Condition: { ArnEquals: { 'aws:SourceArn': { 'Fn::GetAtt': [logicalId(stack, durable.executionEvents!), 'Arn'] } } },
+      }),
+    );
   });
 });
 
