@@ -39,6 +39,7 @@ new CfnOutput(stack, 'ApiUrl', { value: durable.url!, description: 'Base URL: PO
 new CfnOutput(stack, 'TableName', { value: durable.table.tableName, description: 'The journal table' });
 new CfnOutput(stack, 'ProcessFunctionName', { value: processFunction.functionName });
 new CfnOutput(stack, 'EventsFunctionName', { value: durable.eventsFunction.functionName, description: 'Behind POST <ApiUrl>events (IAM-authorized)' });
+new CfnOutput(stack, 'EventsDeadLetterQueueUrl', { value: durable.eventsDeadLetterQueue.queueUrl, description: 'Execution ends the events Lambda never took: should stay empty' });
 
 Validations.of(app).addPlugins(new nag.AwsSolutionsChecks(app));
 

@@ -8,6 +8,7 @@ import type { IFunction } from 'aws-cdk-lib/aws-lambda';
 import type { BundlingOptions, NodejsFunction } from 'aws-cdk-lib/aws-lambda-nodejs';
 import type { LogGroup, RetentionDays } from 'aws-cdk-lib/aws-logs';
 import type { ScheduleGroup } from 'aws-cdk-lib/aws-scheduler';
+import type { Queue } from 'aws-cdk-lib/aws-sqs';
 import type { IStateMachine, StateMachine } from 'aws-cdk-lib/aws-stepfunctions';
 import { Construct } from 'constructs';
 import { resolve } from 'node:path';
@@ -19,6 +20,7 @@ import { kitFunction, logGroup } from './kit-function.ts';
 import { ResultsRoute } from './results-route.ts';
 import { ResumeTimer } from './resume-timer.ts';
 import { separatePolicy } from './separate-policy.ts';
+import { Sweeper } from './sweeper.ts';
 import { TokenSecret } from './token-secret.ts';
 
 export interface DurableEndpointsProps {
@@ -29,16 +31,23 @@ export interface DurableEndpointsProps {
   readonly api?: HttpApi | IRestApi;
   /**
    * Customer-managed key for the journal table and the token secret. Default: the AWS managed
-   * keys (`aws/dynamodb`, `aws/secretsmanager`).
+   * keys (`aws/dynamodb`, `aws/secretsmanager`). The events dead-letter queue is encrypted with
+   * SQS-managed keys either way.
    */
   readonly encryptionKey?: IKey;
   /**
-   * What `cdk destroy` does with the state: the journal table, the token secret and the log groups.
-   * Default `RETAIN`: runs and their results survive a deleted stack.
+   * What `cdk destroy` does with the state: the journal table, the token secret, the events
+   * dead-letter queue and the log groups. Default `RETAIN`: runs and their results survive a
+   * deleted stack.
    */
   readonly removalPolicy?: RemovalPolicy;
   /** How long the functions', the API's and the timer's logs are kept. Default one month. */
   readonly logRetention?: RetentionDays;
+  /** The sweep of stuck runs (`Sweeper`), every minute. */
+  readonly sweep?: {
+    /** How long past due a live run must be before the sweeper re-arms it. Default 2 minutes. */
+    readonly grace?: Duration;
+  };
 }
 
 export interface DurableEndpointProps {
@@ -84,8 +93,9 @@ export function registeredDurableEndpoints(): DurableEndpoints[] {
 /**
  * Everything durable endpoints need in one AWS account, composed of small constructs: the journal
  * (`JournalTable`), the secret that signs result URLs (`TokenSecret`), the timers that resume runs
- * (`ResumeTimer`), the results route (`ResultsRoute`) and the IAM-authorized events route with
- * the rule reporting the ends of Step Functions executions (`EventsRoute`). `addEndpoint` adds an
+ * (`ResumeTimer`), the results route (`ResultsRoute`), the IAM-authorized events route with
+ * the rule reporting the ends of Step Functions executions (`EventsRoute`) and the sweep of stuck
+ * runs every minute (`Sweeper`). `addEndpoint` adds an
  * endpoint with exactly the permissions it uses; `grantEndpoint` makes a function of your own one.
  *
  * ```ts
@@ -118,6 +128,15 @@ export class DurableEndpoints extends Construct {
    * `execute-api:Invoke` on the route (`grantSendEvents`).
    */
   readonly eventsFunction: NodejsFunction;
+  /**
+   * The execution ends the events Lambda never took (EventBridge could not deliver them, or the
+   * invocation failed after Lambda's two retries), kept 14 days. Empty when all is well.
+   */
+  readonly eventsDeadLetterQueue: Queue;
+  /** The sweep of stuck runs: a Lambda invoked every minute that re-arms overdue runs. */
+  readonly sweeper: Sweeper;
+  /** Re-arms live runs overdue by the grace and gives up on runs that make no progress; invokes the endpoints. */
+  readonly sweeperFunction: NodejsFunction;
   /** Holds the one-time schedules of long timers. */
   readonly scheduleGroup: ScheduleGroup;
   /** The role EventBridge Scheduler assumes: it may start the timer state machine, nothing else. */
@@ -166,6 +185,9 @@ export class DurableEndpoints extends Construct {
     this.resultsFunction = this.resultsRoute.function;
     this.eventsRoute = new EventsRoute(this, 'Events', { ...routeProps, timer: this.timer });
     this.eventsFunction = this.eventsRoute.function;
+    this.eventsDeadLetterQueue = this.eventsRoute.deadLetterQueue;
+    this.sweeper = new Sweeper(this, 'Sweeper', { table: this.table, timer: this.timer, grace: props.sweep?.grace, logRetention, removalPolicy });
+    this.sweeperFunction = this.sweeper.function;
 
     endpointRegistry().push(this);
   }
@@ -197,7 +219,7 @@ export class DurableEndpoints extends Construct {
   /**
    * Gives `fn` everything a durable endpoint is allowed: read and write the journal (and use its
    * key), read the token secret, arm timers, invoke itself for immediate resumes; and lets the
-   * timer and the events route invoke it to resume its runs. IAM only: `fn` also needs
+   * timer, the events route and the sweeper invoke it to resume its runs. IAM only: `fn` also needs
    * `endpointEnvironment()` in its environment, and a route if it is called over HTTP.
    */
   grantEndpoint(fn: IFunction): Grant {
@@ -216,7 +238,8 @@ export class DurableEndpoints extends Construct {
       .combine(timers)
       .combine(invokeSelf)
       .combine(this.timer.allowInvoke(fn))
-      .combine(this.eventsRoute.allowInvoke(fn));
+      .combine(this.eventsRoute.allowInvoke(fn))
+      .combine(this.sweeper.allowInvoke(fn));
   }
 
   /**

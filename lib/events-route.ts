@@ -1,9 +1,11 @@
-import { Duration, Validations, type RemovalPolicy } from 'aws-cdk-lib';
+import { Duration, RemovalPolicy, Validations } from 'aws-cdk-lib';
 import { Rule } from 'aws-cdk-lib/aws-events';
 import { LambdaFunction } from 'aws-cdk-lib/aws-events-targets';
 import { Grant, type IGrantable } from 'aws-cdk-lib/aws-iam';
 import type { IFunction } from 'aws-cdk-lib/aws-lambda';
+import { SqsDestination } from 'aws-cdk-lib/aws-lambda-destinations';
 import type { NodejsFunction } from 'aws-cdk-lib/aws-lambda-nodejs';
+import { Queue, QueueEncryption } from 'aws-cdk-lib/aws-sqs';
 import type { IStateMachine } from 'aws-cdk-lib/aws-stepfunctions';
 import { Construct } from 'constructs';
 import { ENV, ROUTES } from '../sdk/core/contract.ts';
@@ -20,7 +22,7 @@ export interface EventsRouteProps {
   readonly timer: ResumeTimer;
   /** How long the function's logs are kept. Default one month. */
   readonly logRetention?: LogOptions['logRetention'];
-  /** What `cdk destroy` does with the function's log group. Default `RETAIN`. */
+  /** What `cdk destroy` does with the function's log group and the dead-letter queue. Default `RETAIN`. */
   readonly removalPolicy?: RemovalPolicy;
 }
 
@@ -30,13 +32,20 @@ const FINAL_EXECUTION_STATUSES = ['SUCCEEDED', 'FAILED', 'TIMED_OUT', 'ABORTED']
  * `POST /events`, IAM-authorized: the kit's events Lambda records an event, completes the waiting
  * steps it matches and resumes their runs by invoking their functions (`allowInvoke`). It is also
  * the target of the rule reporting the ends of watched Step Functions executions
- * (`watchExecutions`). Callers need `grantSendEvents`.
+ * (`watchExecutions`); the ends it cannot take, after every retry, land in `deadLetterQueue`.
+ * Callers need `grantSendEvents`.
  */
 export class EventsRoute extends Construct {
   /** The route key, `POST /events`. */
   readonly routeKey: string = ROUTES.events;
   /** The events Lambda. */
   readonly function: NodejsFunction;
+  /**
+   * Where the execution ends that never reached `step.waitForExecution` are kept, 14 days: those
+   * EventBridge could not deliver to the events Lambda, and those whose invocation failed after
+   * Lambda's two retries. Redeliver a message's event to the events Lambda once the cause is fixed.
+   */
+  readonly deadLetterQueue: Queue;
   private readonly api: DurableApi;
   private rule?: Rule;
 
@@ -57,6 +66,24 @@ export class EventsRoute extends Construct {
       environment: { [ENV.table]: props.table.tableName, [ENV.timerStateMachineArn]: props.timer.stateMachine.stateMachineArn },
     });
     props.table.grantEventsAccess(this.function);
+
+    // SQS-managed encryption, not the deployment's key: EventBridge can send to a queue under a
+    // customer-managed key only if the key policy lets events.amazonaws.com use it.
+    this.deadLetterQueue = new Queue(this, 'DeadLetters', {
+      encryption: QueueEncryption.SQS_MANAGED,
+      enforceSSL: true,
+      retentionPeriod: Duration.days(14),
+      removalPolicy: props.removalPolicy ?? RemovalPolicy.RETAIN,
+    });
+    Validations.of(this.deadLetterQueue).acknowledge({
+      id: 'AwsSolutions-SQS3',
+      reason:
+        'This queue is the dead-letter queue itself, of the events Lambda (on-failure destination) and of the execution-events rule: ' +
+        'nothing consumes it, so a queue behind it would never receive anything.',
+    });
+    // POST /events invokes synchronously (the caller sees a failure); EventBridge invokes
+    // asynchronously, and an execution end that fails Lambda's two retries would otherwise be lost.
+    this.function.configureAsyncInvoke({ onFailure: new SqsDestination(this.deadLetterQueue) });
 
     addRoute(this.api, this.routeKey, this.function, 'iam');
     if (apiTypeOf(this.api) === 'rest') {
@@ -101,9 +128,10 @@ export class EventsRoute extends Construct {
     this.rule = new Rule(this, 'ExecutionEvents', {
       description: 'durable-endpoints: ends of Step Functions executions, for step.waitForExecution',
       eventPattern: { source: ['aws.states'], detailType: ['Step Functions Execution Status Change'], detail },
-      // EventBridge invokes asynchronously: a failure gets Lambda's two retries (about 3 minutes), then
-      // the event is dropped and the wait ends at its timeout (see the known limits in ARCHITECTURE.md).
-      targets: [new LambdaFunction(this.function)],
+      // Two ways to lose an execution's end, both ending in the dead-letter queue instead: EventBridge
+      // failing to hand it to Lambda (retried here for up to a day, EventBridge's maximum), and the
+      // invocation failing Lambda's two retries (the function's on-failure destination).
+      targets: [new LambdaFunction(this.function, { deadLetterQueue: this.deadLetterQueue, retryAttempts: 185, maxEventAge: Duration.hours(24) })],
     });
   }
 }

@@ -10,4 +10,5 @@ export { TokenSecret, type TokenSecretProps } from './token-secret.ts';
 export { ResumeTimer, type ResumeTimerProps } from './resume-timer.ts';
 export { ResultsRoute, type ResultsRouteProps } from './results-route.ts';
 export { EventsRoute, type EventsRouteProps } from './events-route.ts';
+export { Sweeper, type SweeperProps } from './sweeper.ts';
 export type { DurableApi } from './api.ts';

@@ -41,6 +41,8 @@ describe('DurableEndpoints', () => {
         AttributeDefinitions: [
           { AttributeName: 'pk', AttributeType: 'S' },
           { AttributeName: 'sk', AttributeType: 'S' },
+          { AttributeName: 'dueShard', AttributeType: 'S' }, // the due index's keys
+          { AttributeName: 'dueAt', AttributeType: 'N' },
         ],
         BillingMode: 'PAY_PER_REQUEST',
         TimeToLiveSpecification: { AttributeName: 'ttl', Enabled: true },
@@ -62,9 +64,9 @@ describe('DurableEndpoints', () => {
     expect(durable.apiType).toBe('http');
   });
 
-  it('deploys the endpoint, the results and the events Lambda on Node.js 24, arm64, with source maps and their own log groups', () => {
+  it('deploys the endpoint, the results, the events and the sweeper Lambda on Node.js 24, arm64, with source maps and their own log groups', () => {
     const functions = Object.values(template.findResources('AWS::Lambda::Function')) as Resource[];
-    expect(functions).toHaveLength(3);
+    expect(functions).toHaveLength(4);
     for (const f of functions) {
       expect(f.Properties).toMatchObject({
         Runtime: 'nodejs24.x',
@@ -74,7 +76,7 @@ describe('DurableEndpoints', () => {
       });
     }
     template.allResourcesProperties('AWS::Logs::LogGroup', { RetentionInDays: 30 });
-    template.resourceCountIs('AWS::Logs::LogGroup', 5); // three functions, the API's access logs, the timer
+    template.resourceCountIs('AWS::Logs::LogGroup', 6); // four functions, the API's access logs, the timer
   });
 
   it('wires the endpoint to the journal, the secret and the timers through its environment', () => {
@@ -245,6 +247,9 @@ describe('DurableEndpoints: the events route and Step Functions', () => {
       'lambda:InvokeFunction',
       'logs:CreateLogStream',
       'logs:PutLogEvents',
+      'sqs:GetQueueAttributes', // SqsDestination's grant: the on-failure destination of its async invocations
+      'sqs:GetQueueUrl',
+      'sqs:SendMessage',
     ]);
     expect(statements.filter((s) => s.Action === 'lambda:InvokeFunction').map((s) => s.Resource)).toEqual([arnOf(orders), arnOf(plain), arnOf(refunds)]);
     const table = statements.find((s) => [s.Action].flat().includes('dynamodb:PutItem'))!;

@@ -110,16 +110,16 @@ describe('a function of your own, made durable with grantEndpoint', () => {
     const selfInvoke = Object.values(template.findResources('AWS::IAM::Policy')).filter((p) =>
       JSON.stringify((p as Resource).Properties.PolicyDocument).includes(JSON.stringify(arnOf(stack, own))),
     ) as Resource[];
-    // Its own InvokeSelf policy, the timer's invoke policy, the events Lambda's default policy.
+    // Its own InvokeSelf policy, the timer's invoke policy, the events Lambda's and the sweeper's default policies.
     expect(selfInvoke.map((p) => (p.Properties.Roles as { Ref: string }[])[0]!.Ref).sort()).toEqual(
-      [roleOf(stack, own), logicalId(stack, durable.timer.role), roleOf(stack, durable.eventsFunction)].sort(),
+      [roleOf(stack, own), logicalId(stack, durable.timer.role), roleOf(stack, durable.eventsFunction), roleOf(stack, durable.sweeperFunction)].sort(),
     );
   });
 
   it('returns one grant holding every statement it added', () => {
     expect(grant.success).toBe(true);
     expect(grant.principalStatements.flatMap((s) => s.actions).sort()).toEqual(
-      [...actionsOf(permissionsOf(template, stack, own)), 'lambda:InvokeFunction', 'lambda:InvokeFunction'].sort(), // + the timer's and the events route's
+      [...actionsOf(permissionsOf(template, stack, own)), 'lambda:InvokeFunction', 'lambda:InvokeFunction', 'lambda:InvokeFunction'].sort(), // + the timer's, the events route's and the sweeper's
     );
   });
 });
@@ -170,6 +170,25 @@ describe('the constructs DurableEndpoints is made of, on their own', () => {
     const endpointActions = actionsOf(statementsOf(template, logicalId(stack, endpoint)));
     expect(endpointActions.filter((a) => a.startsWith('kms:'))).toEqual(['kms:Decrypt', 'kms:DescribeKey', 'kms:Encrypt', 'kms:GenerateDataKey']);
     expect(endpointActions.filter((a) => a.includes('*'))).toEqual([]);
+  });
+
+  it('JournalTable: the sweeper may Query the table and the due index and PutItem on the table, with exact KMS actions; the others never touch an index', () => {
+    const stack = newStack();
+    const journal = new JournalTable(stack, 'Journal', { encryptionKey: new Key(stack, 'Key') });
+    const sweeper = new Role(stack, 'Sweeper', { assumedBy: new AccountRootPrincipal() });
+    const endpoint = new Role(stack, 'Endpoint', { assumedBy: new AccountRootPrincipal() });
+
+    journal.grantSweeperAccess(sweeper);
+    journal.grantEndpointAccess(endpoint);
+
+    const template = Template.fromStack(stack);
+    const table = arnOf(stack, journal);
+    expect(statementsOf(template, logicalId(stack, sweeper)).filter((s) => [s.Action].flat().some((a) => a.startsWith('dynamodb:')))).toEqual([
+      { Action: 'dynamodb:Query', Effect: 'Allow', Resource: [table, { 'Fn::Join': ['', [table, '/index/due']] }] },
+      { Action: 'dynamodb:PutItem', Effect: 'Allow', Resource: table },
+    ]);
+    expect(actionsOf(statementsOf(template, logicalId(stack, sweeper))).filter((a) => a.startsWith('kms:'))).toEqual(['kms:Decrypt', 'kms:DescribeKey', 'kms:Encrypt', 'kms:GenerateDataKey']);
+    expect(JSON.stringify(statementsOf(template, logicalId(stack, endpoint)))).not.toContain('/index/');
   });
 
   it('ResumeTimer: arming timers is starting its state machine, creating schedules in its group, passing its scheduler role', () => {

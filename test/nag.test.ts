@@ -45,6 +45,7 @@ describe('cdk-nag AwsSolutions on the example app', () => {
       ...Array(4).fill(expect.stringMatching(/^AwsSolutions-IAM5\[Resource::arn:<AWS::Partition>:scheduler:.*:schedule\/.+\/\*\]$/)), // each endpoint's schedules
       'AwsSolutions-SF2', // no X-Ray on the timer
       'AwsSolutions-SMG4', // no automatic rotation of the token secret
+      'AwsSolutions-SQS3', // the events dead-letter queue has none behind it
     ]);
     for (const { reason } of acknowledged) expect(reason.length).toBeGreaterThan(40);
   });
