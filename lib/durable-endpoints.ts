@@ -271,6 +271,11 @@ export class DurableEndpoints extends Construct {
     if (routeKey === ROUTES.results || routeKey === ROUTES.events || this.endpoints.some((e) => e.routeKey === routeKey)) {
       throw new Error(`DurableEndpoints.addEndpoint: ${routeKey} is already routed on this API; each route key can be added once.`);
     }
+    if (props.environment && ENV.dev in props.environment) {
+      throw new Error(
+        `DurableEndpoints.addEndpoint(${routeKey}): ${ENV.dev} turns on fault injection, which only the local dev server may use; remove it from \`environment\`.`,
+      );
+    }
     const entry = resolve(props.entry);
     const handler = props.handler ?? 'handler';
     const timeout = props.timeout ?? Duration.seconds(29);

@@ -5,6 +5,7 @@ import type { LogGroup } from 'aws-cdk-lib/aws-logs';
 import { ScheduleGroup } from 'aws-cdk-lib/aws-scheduler';
 import { CustomState, DefinitionBody, LogLevel, StateMachine, StateMachineType, Wait, WaitTime } from 'aws-cdk-lib/aws-stepfunctions';
 import { Construct } from 'constructs';
+import { RESUME_EVENT_TYPE } from '../sdk/core/resume.ts';
 import { logGroup, type LogOptions } from './kit-function.ts';
 import { separatePolicy } from './separate-policy.ts';
 
@@ -54,7 +55,22 @@ export class ResumeTimer extends Construct {
       stateJson: {
         Type: 'Task',
         Resource: `arn:${Aws.PARTITION}:states:::lambda:invoke`,
-        Parameters: { 'FunctionName.$': '$.functionName', InvocationType: 'Event', 'Payload.$': '$.event' },
+        // The payload is a resume event built field by field, never the input's own object: whoever
+        // can start this state machine cannot make it deliver an API Gateway request (with someone's
+        // authorizer context) to an endpoint.
+        Parameters: {
+          'FunctionName.$': '$.functionName',
+          InvocationType: 'Event',
+          Payload: {
+            type: RESUME_EVENT_TYPE,
+            'endpoint.$': '$.event.endpoint',
+            'functionName.$': '$.event.functionName',
+            'runId.$': '$.event.runId',
+            'attempt.$': '$.event.attempt',
+            'reason.$': '$.event.reason',
+            'at.$': '$.event.at',
+          },
+        },
         Retry: [
           {
             ErrorEquals: ['Lambda.ServiceException', 'Lambda.AWSLambdaException', 'Lambda.SdkClientException', 'Lambda.TooManyRequestsException'],
@@ -120,7 +136,14 @@ export class ResumeTimer extends Construct {
         reason: 'Schedules are named per run at run time (<runId>-<attempt>-<reason>), so CreateSchedule is allowed in this group only, for any name.',
       });
     }
-    return start.combine(schedule).combine(this.schedulerRole.grantPassRole(grantee.grantPrincipal));
+    // PassRole only to EventBridge Scheduler: the role cannot be handed to any other service.
+    const pass = Grant.addToPrincipal({
+      grantee,
+      actions: ['iam:PassRole'],
+      resourceArns: [this.schedulerRole.roleArn],
+      conditions: { StringEquals: { 'iam:PassedToService': 'scheduler.amazonaws.com' } },
+    });
+    return start.combine(schedule).combine(pass);
   }
 
   /**

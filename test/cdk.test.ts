@@ -108,7 +108,7 @@ describe('DurableEndpoints', () => {
     });
   });
 
-  it('runs short timers on an Express state machine that waits until wakeAt, then invokes the function asynchronously with the resume event as the whole payload', () => {
+  it('runs short timers on an Express state machine that waits until wakeAt, then invokes the function asynchronously with the resume event, field by field', () => {
     const [machine] = Object.values(template.findResources('AWS::StepFunctions::StateMachine')) as Resource[];
     expect(machine!.Properties).toMatchObject({ StateMachineType: 'EXPRESS', LoggingConfiguration: { Level: 'ALL' } });
     const definition = JSON.parse(stack.resolve(machine!.Properties.DefinitionString)['Fn::Join'][1].map((p: unknown) => (typeof p === 'string' ? p : '<token>')).join(''));
@@ -118,7 +118,7 @@ describe('DurableEndpoints', () => {
     expect(invoke).toMatchObject({
       Type: 'Task',
       Resource: 'arn:<token>:states:::lambda:invoke',
-      Parameters: { 'FunctionName.$': '$.functionName', InvocationType: 'Event', 'Payload.$': '$.event' },
+      Parameters: { 'FunctionName.$': '$.functionName', InvocationType: 'Event', Payload: { type: RESUME_EVENT_TYPE } },
       End: true,
     });
 
@@ -126,10 +126,12 @@ describe('DurableEndpoints', () => {
     const message: TimerMessage = {
       functionName: 'fn',
       wakeAt: '2030-01-01T00:00:00Z',
-      event: { type: RESUME_EVENT_TYPE, endpoint: 'POST /process', runId: '01JABCDEFGHJKMNPQRSTVWXYZ0', attempt: 1, reason: 'retry' },
+      event: { type: RESUME_EVENT_TYPE, endpoint: 'POST /process', functionName: 'fn', runId: '01JABCDEFGHJKMNPQRSTVWXYZ0', attempt: 1, reason: 'retry', at: '2030-01-01T00:00:00Z' },
     };
-    const payload = message[(invoke.Parameters['Payload.$'] as string).slice(2) as keyof TimerMessage];
+    const at = (path: string) => path.slice(2).split('.').reduce<unknown>((value, key) => (value as Record<string, unknown>)[key], message);
+    const payload = Object.fromEntries(Object.entries(invoke.Parameters.Payload as Record<string, string>).map(([k, v]) => (k.endsWith('.$') ? [k.slice(0, -2), at(v)] : [k, v])));
     expect(isResumeEvent(payload)).toBe(true);
+    expect(payload).toEqual(message.event);
   });
 
   it('creates the schedule group and a scheduler role that may only start the timer state machine', () => {

@@ -55,7 +55,7 @@ describe('StepFunctionsTimer', () => {
       name: '01JABCDEFGHJKMNPQRSTVWXYZ0-2-retry',
       input: expect.any(String),
     });
-    expect(JSON.parse(calls[0]!.args[0].input.input!)).toEqual({ functionName: FUNCTION, wakeAt: '2030-01-02T03:04:06Z', event });
+    expect(JSON.parse(calls[0]!.args[0].input.input!)).toEqual({ functionName: FUNCTION, wakeAt: '2030-01-02T03:04:06Z', event: { ...event, functionName: FUNCTION, at: '2030-01-02T03:04:05.001Z' } });
   });
 
   it('treats ExecutionAlreadyExists as already armed', async () => {
@@ -131,7 +131,7 @@ describe('SchedulerTimer', () => {
       ActionAfterCompletion: 'DELETE',
       Target: { Arn: STATE_MACHINE, RoleArn: ROLE, Input: expect.any(String) },
     });
-    expect(JSON.parse(input.Target!.Input!)).toEqual({ functionName: FUNCTION, wakeAt: '2030-07-01T00:00:00Z', event: { ...event, reason: 'sleep' } });
+    expect(JSON.parse(input.Target!.Input!)).toEqual({ functionName: FUNCTION, wakeAt: '2030-07-01T00:00:00Z', event: { ...event, reason: 'sleep', functionName: FUNCTION, at: '2030-06-30T23:59:59.500Z' } });
   });
 
   it('keeps schedule names within 64 characters of [0-9a-zA-Z-_.]', async () => {

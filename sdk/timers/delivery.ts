@@ -18,7 +18,8 @@ export interface TimerMessage {
 }
 
 export function timerMessage(functionName: string, event: ResumeEvent, at: Date): TimerMessage {
-  return { functionName, wakeAt: `${wholeSecondsUtc(at)}Z`, event };
+  // Every field present: the state machine copies each one into the resume it delivers.
+  return { functionName, wakeAt: `${wholeSecondsUtc(at)}Z`, event: { ...event, functionName: event.functionName ?? functionName, at: event.at ?? at.toISOString() } };
 }
 
 /**
