@@ -14,11 +14,14 @@ const HELP = `durable — durable endpoints on your machine and in your AWS acco
 
 Usage:
   durable dev [--port <n>] [--persist <dir>] [--app <file>] [--public <dir>] [--no-watch]
+              [--dynamodb-endpoint <url>]
       Serve every endpoint of the CDK app in cdk.json (addEndpoint), with the results route,
       POST /events, timers, DynamoDB Local and the dashboard at /_durable/. PORT sets the port too
       (default 3000). --persist keeps runs across restarts; due timers fire after a restart.
       --public serves a folder of pages at / (default: public/); they can import the client from
       /_durable/client.js. Changed handler files are reloaded without a restart.
+      --dynamodb-endpoint uses a DynamoDB (Local) you run yourself instead of starting one; runs
+      are kept there, and --persist then keeps only the result-URL secret.
   durable runs list [--status <s>] [--endpoint <route>] [--limit <n>] [--json]
       Runs, newest first. Statuses: running, sleeping, waiting, completed, failed.
   durable runs show <runId> [--json]
@@ -44,6 +47,7 @@ const { values, positionals } = parseArgs({
     app: { type: 'string' },
     public: { type: 'string' },
     'no-watch': { type: 'boolean' },
+    'dynamodb-endpoint': { type: 'string' },
     status: { type: 'string' },
     endpoint: { type: 'string' },
     limit: { type: 'string' },
@@ -92,6 +96,7 @@ async function dev(): Promise<void> {
     app: values.app,
     publicDir: values.public,
     watch: !values['no-watch'],
+    dynamoEndpoint: values['dynamodb-endpoint'],
   });
   console.log(`\ndurable dev: ${server.url}\n`);
   for (const endpoint of server.endpoints) console.log(`  ${endpoint.routeKey.padEnd(28)} ${server.url}${endpoint.routeKey.split(' ')[1]}`);
