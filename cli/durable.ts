@@ -48,6 +48,8 @@ const { values, positionals } = parseArgs({
     public: { type: 'string' },
     'no-watch': { type: 'boolean' },
     'dynamodb-endpoint': { type: 'string' },
+    // Not in the help: makes the dev server's timers misbehave, for `npm run chaos` (dev/timer-faults.ts).
+    'timer-faults': { type: 'string' },
     status: { type: 'string' },
     endpoint: { type: 'string' },
     limit: { type: 'string' },
@@ -90,6 +92,7 @@ try {
 
 async function dev(): Promise<void> {
   const { startDevServer } = await import('../dev/server.ts');
+  const { parseTimerFaults } = await import('../dev/timer-faults.ts');
   const server = await startDevServer({
     port: values.port ? Number(values.port) : undefined,
     persistDir: values.persist,
@@ -97,6 +100,7 @@ async function dev(): Promise<void> {
     publicDir: values.public,
     watch: !values['no-watch'],
     dynamoEndpoint: values['dynamodb-endpoint'],
+    timerFaults: values['timer-faults'] === undefined ? undefined : parseTimerFaults(values['timer-faults']),
   });
   console.log(`\ndurable dev: ${server.url}\n`);
   for (const endpoint of server.endpoints) console.log(`  ${endpoint.routeKey.padEnd(28)} ${server.url}${endpoint.routeKey.split(' ')[1]}`);
