@@ -13,13 +13,16 @@ import { ROUTES } from '../sdk/core/contract.ts';
 const HELP = `durable — durable endpoints on your machine and in your AWS account
 
 Usage:
-  durable dev [--port <n>] [--persist <dir>] [--app <file>] [--public <dir>] [--no-watch] [--allowed-host <name>]
+  durable dev [--port <n>] [--persist <dir>] [--app <file>] [--public <dir>] [--no-watch]
+              [--allowed-host <name>] [--dynamodb-endpoint <url>]
       Serve every endpoint of the CDK app in cdk.json (addEndpoint), with the results route,
       POST /events, timers, DynamoDB Local and the dashboard at /_durable/. PORT sets the port too
       (default 3000). --persist keeps runs across restarts; due timers fire after a restart.
       --public serves a folder of pages at / (default: public/); they can import the client from
       /_durable/client.js. Changed handler files are reloaded without a restart. It answers only
       requests addressed to localhost (DNS rebinding); --allowed-host adds a name (repeatable).
+      --dynamodb-endpoint uses a DynamoDB (Local) you run yourself instead of starting one; runs
+      are kept there, and --persist then keeps only the result-URL secret.
   durable runs list [--status <s>] [--endpoint <route>] [--limit <n>] [--json]
       Runs, newest first. Statuses: running, sleeping, waiting, completed, failed.
   durable runs show <runId> [--json]
@@ -46,6 +49,9 @@ const { values, positionals } = parseArgs({
     public: { type: 'string' },
     'no-watch': { type: 'boolean' },
     'allowed-host': { type: 'string', multiple: true },
+    'dynamodb-endpoint': { type: 'string' },
+    // Not in the help: makes the dev server's timers misbehave, for `npm run chaos` (dev/timer-faults.ts).
+    'timer-faults': { type: 'string' },
     status: { type: 'string' },
     endpoint: { type: 'string' },
     limit: { type: 'string' },
@@ -88,6 +94,7 @@ try {
 
 async function dev(): Promise<void> {
   const { startDevServer } = await import('../dev/server.ts');
+  const { parseTimerFaults } = await import('../dev/timer-faults.ts');
   const server = await startDevServer({
     port: values.port ? Number(values.port) : undefined,
     persistDir: values.persist,
@@ -95,6 +102,8 @@ async function dev(): Promise<void> {
     publicDir: values.public,
     watch: !values['no-watch'],
     allowedHosts: values['allowed-host'],
+    dynamoEndpoint: values['dynamodb-endpoint'],
+    timerFaults: values['timer-faults'] === undefined ? undefined : parseTimerFaults(values['timer-faults']),
   });
   console.log(`\ndurable dev: ${server.url}\n`);
   for (const endpoint of server.endpoints) console.log(`  ${endpoint.routeKey.padEnd(28)} ${server.url}${endpoint.routeKey.split(' ')[1]}`);

@@ -14,6 +14,7 @@ import { localDynamoClient, startDynamoLocal, type DynamoLocal } from './dynamod
 import { createGateway, serve } from './gateway.ts';
 import type { DevEndpoint } from './protocol.ts';
 import { HandlerRuntime } from './runtime.ts';
+import { withTimerFaults, type TimerFaults } from './timer-faults.ts';
 import { runDetail, runSummary } from './views.ts';
 import { sweepRuns } from '../sdk/routes/sweep.ts';
 import { ROUTES } from '../sdk/core/contract.ts';
@@ -48,6 +49,8 @@ export interface DevServerOptions {
    * attempt that died with its worker). Default 1 s: local timers are exact.
    */
   sweepGraceMs?: number;
+  /** Chaos testing only: deliver some resumes twice and some late, as AWS's timers may. Default: none. */
+  timerFaults?: TimerFaults;
 }
 
 export interface DevServer {
@@ -91,13 +94,14 @@ async function serveEndpoints(options: DevServerOptions, cwd: string, print: (li
 
   const byName = new Map(endpoints.map((e) => [e.routeKey, e]));
   const byFunction = new Map(endpoints.map((e) => [e.functionName, e]));
+  const deliver = async (event: ResumeEvent) => {
+    const endpoint = byFunction.get(event.functionName ?? '') ?? byName.get(event.endpoint);
+    if (!endpoint) throw new Error(`No endpoint ${event.endpoint} is served to resume run ${event.runId}.`);
+    print(`↻ resume ${endpoint.routeKey} run ${event.runId} (${event.reason}, attempt ${event.attempt + 1})`);
+    return runtime.invoke(endpoint.functionName, event, endpoint.timeoutMs);
+  };
   const timer = new LocalTimer({
-    invoke: async (event) => {
-      const endpoint = byFunction.get(event.functionName ?? '') ?? byName.get(event.endpoint);
-      if (!endpoint) throw new Error(`No endpoint ${event.endpoint} is served to resume run ${event.runId}.`);
-      print(`↻ resume ${endpoint.routeKey} run ${event.runId} (${event.reason}, attempt ${event.attempt + 1})`);
-      return runtime.invoke(endpoint.functionName, event, endpoint.timeoutMs);
-    },
+    invoke: options.timerFaults ? withTimerFaults(deliver, options.timerFaults, print) : deliver,
     onError: (error, event) => print(`✗ resume of run ${event.runId} failed: ${(error as Error).message}`),
   });
   const runtime = new HandlerRuntime(

@@ -3,6 +3,7 @@ import { toMs } from '../sdk/core/duration.ts';
 import { RetryAfterError, SerializationError, signToken, verifyToken } from '../sdk/index.ts';
 import { backoffDelay } from '../sdk/engine/retries.ts';
 import { parseInjectedFailures } from '../sdk/endpoint/fault-injection.ts';
+import { parseTimerFaults, withTimerFaults } from '../dev/timer-faults.ts';
 import { deserialize, serialize } from '../sdk/core/serialization.ts';
 
 describe('durations', () => {
@@ -102,6 +103,40 @@ describe('x-durable-inject-failure parsing', () => {
 
   it('is empty outside dev mode', () => {
     expect(parseInjectedFailures('process:2', false, 'test').size).toBe(0);
+  });
+});
+
+describe("the dev server's timer faults (--timer-faults, for the chaos run)", () => {
+  const event = { type: 'durable-endpoints/resume', endpoint: 'POST /x', runId: '01JTIMERFAULTS000000000000', attempt: 1, reason: 'retry' } as const;
+
+  it('reads duplicate=<share>,late=<share>,lateMs=<ms> and refuses anything else', () => {
+    expect(parseTimerFaults('duplicate=0.1,late=0.25,lateMs=500')).toEqual({ duplicate: 0.1, late: 0.25, lateMs: 500 });
+    expect(parseTimerFaults('late=1')).toEqual({ duplicate: 0, late: 1, lateMs: 2_000 });
+    expect(() => parseTimerFaults('duplicate=2')).toThrow(/--timer-faults/);
+    expect(() => parseTimerFaults('early=0.1')).toThrow(/--timer-faults/);
+  });
+
+  it('delivers a resume twice, or late, as often as asked', async () => {
+    const delivered: number[] = [];
+    const deliver = async () => void delivered.push(Date.now());
+    const lines: string[] = [];
+
+    const began = Date.now();
+    await withTimerFaults(deliver, { duplicate: 1, late: 0, lateMs: 50 }, (line) => lines.push(line))(event);
+    expect(delivered).toHaveLength(2);
+
+    delivered.length = 0;
+    await withTimerFaults(deliver, { duplicate: 0, late: 1, lateMs: 200 }, (line) => lines.push(line))(event);
+    expect(delivered).toHaveLength(1);
+    expect(delivered[0]! - began).toBeGreaterThanOrEqual(100);
+
+    delivered.length = 0;
+    await withTimerFaults(deliver, { duplicate: 0, late: 0, lateMs: 200 }, (line) => lines.push(line))(event);
+    expect(delivered).toHaveLength(1);
+    expect(lines.map((line) => line.replace(/\d+ms/, 'Nms'))).toEqual([
+      `⚡ timer fault: resume of run ${event.runId} (retry, attempt 2) delivered twice, Nms apart`,
+      `⚡ timer fault: resume of run ${event.runId} (retry, attempt 2) delivered Nms late`,
+    ]);
   });
 });
 
