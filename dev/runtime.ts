@@ -19,6 +19,7 @@ interface Generation {
 
 export class HandlerRuntime {
   private current: Generation | undefined;
+  private loading: Promise<void> | undefined;
   private closed = false;
   private nextId = 1;
   private readonly config: WorkerConfig;
@@ -42,8 +43,9 @@ export class HandlerRuntime {
   }
 
   async invoke(functionName: string, event: unknown, timeoutMs: number): Promise<unknown> {
-    // A worker that died (an unhandled rejection, process.exit in a handler) is replaced on demand.
-    if (!this.current && !this.closed) await this.load();
+    // A worker that died (an unhandled rejection, process.exit in a handler) is replaced on demand,
+    // once: the invocations that arrive while the new one loads wait for that one.
+    if (!this.current && !this.closed) await (this.loading ??= this.load().finally(() => (this.loading = undefined)));
     const generation = this.current;
     if (!generation) throw new Error('The handler runtime is closed.');
     const id = this.nextId++;

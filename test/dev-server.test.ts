@@ -225,6 +225,30 @@ describe('durable dev events and context', () => {
     }
   });
 
+  it('starts one new worker for the requests that arrive while a dead one is replaced', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'durable-crash-'));
+    const entry = join(dir, 'thread.ts');
+    await writeFile(
+      entry,
+      `import { threadId } from 'node:worker_threads';
+export const handler = async (event: any) => {
+  if (event.queryStringParameters?.crash) setImmediate(() => { throw new Error('dies'); });
+  return { statusCode: 200, body: String(threadId) };
+};\n`,
+    );
+    const server = await startTestDevServer({ cwd: dir, endpoints: [{ routeKey: 'GET /thread', entry, handler: 'handler', format: '2.0', timeoutMs: 5_000, functionName: 'Thread' }] });
+    try {
+      await fetch(`${server.url}/thread?crash=1`);
+      for (let waited = 0; waited < 10_000 && !server.lines.some((line) => line.includes('the handler worker died')); waited += 50) await new Promise((r) => setTimeout(r, 50));
+
+      const threads = await Promise.all(Array.from({ length: 6 }, async () => (await fetch(`${server.url}/thread`)).text()));
+
+      expect(new Set(threads).size).toBe(1);
+    } finally {
+      await server.close();
+    }
+  });
+
   it('says how to install Java when it is missing, and exits non-zero', async () => {
     const bin = await mkdtemp(join(tmpdir(), 'durable-nojava-'));
     await symlink(node, join(bin, 'node'));

@@ -86,10 +86,15 @@ export interface EventWaiter {
 /** Which run an `Idempotency-Key` of an endpoint belongs to. */
 export interface IdempotencyClaim {
   endpoint: string;
-  /** A hash of who is calling (the Authorization header and the authorizer's context): keys are per caller. */
+  /** A keyed hash of who is calling (the authenticated principal, else the credentials carried): keys are per caller. */
   caller: string;
   key: string;
   claimedAt: string;
+  /**
+   * Epoch ms after which a claim that never became a run is taken over: its request's Lambda
+   * deadline plus a grace (the request died before its first step).
+   */
+  expiresAt?: number;
   runId: string;
   /** A hash of the request (method, path, query, body): the same key with another request is refused. */
   fingerprint: string;

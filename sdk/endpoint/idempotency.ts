@@ -53,13 +53,24 @@ export async function claimKey(
   const journal = options.journal();
   const fingerprint = createHash('sha256').update(`${request.method}\n${request.path}\n${request.rawQuery}\n${request.body ?? ''}`).digest('base64url');
   const now = options.clock().now();
-  const claim: IdempotencyClaim = { endpoint, caller, key, runId, fingerprint, claimedAt: new Date(now).toISOString(), ttl: Math.floor((now + options.retention) / 1_000) };
+  const claim: IdempotencyClaim = {
+    endpoint,
+    caller,
+    key,
+    runId,
+    fingerprint,
+    claimedAt: new Date(now).toISOString(),
+    expiresAt: now + remainingMs + CLAIM_GRACE_MS,
+    ttl: Math.floor((now + options.retention) / 1_000),
+  };
   let result = await journal.claimIdempotencyKey(claim);
   if (result.claimed) return undefined;
   let run = await journal.getRun(result.holder.runId);
   // A claim whose request died before its first step (so it never became a run, nor freed the
-  // key), or one past its TTL that DynamoDB has not deleted yet, is taken over.
-  const stale = !run && Date.parse(result.holder.claimedAt) < now - Math.max(remainingMs, MAX_LAMBDA_MS) - CLAIM_GRACE_MS;
+  // key) is taken over once its request's Lambda deadline has passed; so is one past its TTL that
+  // DynamoDB has not deleted yet. (Claims from before `expiresAt` wait out the longest Lambda.)
+  const expiresAt = result.holder.expiresAt ?? Date.parse(result.holder.claimedAt) + MAX_LAMBDA_MS + CLAIM_GRACE_MS;
+  const stale = !run && expiresAt < now;
   if (stale || result.holder.ttl * 1_000 < now) {
     result = await journal.claimIdempotencyKey(claim, result.holder.runId);
     if (result.claimed) return undefined;

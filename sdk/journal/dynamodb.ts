@@ -115,12 +115,15 @@ export class DynamoJournal implements Journal {
             ':waiting': 'waiting',
           }),
           ReturnValues: 'ALL_NEW',
+          ReturnValuesOnConditionCheckFailure: 'ALL_OLD',
         }),
       );
       return Attributes ? toRun(Attributes) : undefined;
     } catch (error) {
-      if (error instanceof ConditionalCheckFailedException) return undefined;
-      throw error;
+      if (!(error instanceof ConditionalCheckFailedException)) throw error;
+      // Our own lease: the update landed, its answer was lost, and the SDK's retry met it.
+      const held = error.Item ? toRun(error.Item) : undefined;
+      return held?.leaseOwner === owner && held.attempt === expectedAttempt + 1 ? held : undefined;
     }
   }
 
@@ -265,6 +268,8 @@ export class DynamoJournal implements Journal {
         (await this.client.send(new GetItemCommand({ TableName: this.tableName, Key: { pk: { S: item.pk }, sk: { S: 'CLAIM' } }, ConsistentRead: true }))).Item ??
         {};
       const { pk: _pk, sk: _sk, ...holder } = unmarshall(held);
+      // Our own claim: the put landed, its answer was lost, and the SDK's retry met it.
+      if (holder.runId === claim.runId) return { claimed: true };
       return { claimed: false, holder: holder as IdempotencyClaim };
     }
   }
