@@ -8,7 +8,7 @@ import { describe, expect, it } from 'vitest';
 import { LeaseLostError } from '../sdk/core/errors.ts';
 import { MemoryJournal } from '../sdk/journal/memory.ts';
 import { createTestJournal, localClient } from './support/fixture.ts';
-import { claimFor, inAMinute, runRecord, stepRecord, stepWrite, storeRun, ttlIn, waiterFor, waitingStep } from './support/journal.ts';
+import { claimFor, inAMinute, stepRecord, stepWrite, storeRun, storeWaitingRun, ttlIn, waiterFor, waitingStep } from './support/journal.ts';
 
 /** `next(times)` makes the next `times` transactions fail as DynamoDB fails one that collides with another transaction. */
 function injectConflicts(client: ReturnType<typeof localClient>) {
@@ -76,10 +76,7 @@ describe('DynamoJournal when DynamoDB cancels a transaction for a conflict', () 
 describe('DynamoJournal keeping a run past its retention', () => {
   it('raises the ttl attribute of the request, the steps and the waiters of the run', async () => {
     const journal = await createTestJournal();
-    const run = runRecord({ ttl: ttlIn(3_600) });
-    const waiting = waitingStep(1);
-    await storeRun(journal, run, [stepRecord(0)]);
-    await journal.registerWaiter(waiterFor(run, waiting), waiting);
+    const { run } = await storeWaitingRun(journal, ttlIn(3_600));
     const later = ttlIn(90 * 86_400);
 
     await journal.keepUntil(run.runId, later);
@@ -94,10 +91,7 @@ describe('MemoryJournal', () => {
   it('keeps every item of a run whose ttl was raised past the old one, waiters included', async () => {
     let now = Date.parse('2030-01-01T00:00:00.000Z');
     const journal = new MemoryJournal({ now: () => now });
-    const run = runRecord({ ttl: now / 1_000 + 3_600 });
-    const waiting = waitingStep(1);
-    await storeRun(journal, run, [stepRecord(0)]);
-    await journal.registerWaiter(waiterFor(run, waiting), waiting);
+    const { run, waiting } = await storeWaitingRun(journal, now / 1_000 + 3_600);
 
     await journal.keepUntil(run.runId, now / 1_000 + 90 * 86_400);
     now += 30 * 86_400_000;

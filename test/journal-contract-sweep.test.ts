@@ -3,7 +3,7 @@
  * every adapter (DynamoDB Local and the memory journal).
  */
 import { describe, expect, it } from 'vitest';
-import { inAMinute, journalAdapters, minuteAgo, runRecord, stepRecord, storeRun, ttlIn, waiterFor, waitingStep } from './support/journal.ts';
+import { inAMinute, journalAdapters, minuteAgo, storeRun, storeWaitingRun, ttlIn } from './support/journal.ts';
 
 describe.each(journalAdapters)('$name', ({ create }) => {
   describe('runs due', () => {
@@ -49,10 +49,7 @@ describe.each(journalAdapters)('$name', ({ create }) => {
   describe('keeping a run past its retention', () => {
     it('raises the ttl of every item of the run and of its waiters, and never lowers one', async () => {
       const journal = await create();
-      const run = runRecord({ ttl: ttlIn(3_600) });
-      const waiting = waitingStep(1);
-      await storeRun(journal, run, [stepRecord(0)]);
-      await journal.registerWaiter(waiterFor(run, waiting), waiting);
+      const { run } = await storeWaitingRun(journal, ttlIn(3_600));
       const later = ttlIn(90 * 86_400);
 
       await journal.keepUntil(run.runId, later);

@@ -82,3 +82,12 @@ export const waitingStep = (seq: number): StepRecord =>
 export function receivedEvent(overrides: Partial<ReceivedEvent> = {}): ReceivedEvent {
   return { name: 'order.paid', id: ulid(), data: { orderId: 'o-1' }, receivedAt: new Date().toISOString(), ...overrides };
 }
+
+/** A run with one completed step and one step waiting for an event (its waiter registered), kept until `ttl`. */
+export async function storeWaitingRun(journal: Journal, ttl: number): Promise<{ run: RunRecord; waiting: StepRecord }> {
+  const run = runRecord({ ttl });
+  const waiting = waitingStep(1);
+  await storeRun(journal, run, [stepRecord(0)]);
+  await journal.registerWaiter(waiterFor(run, waiting), waiting);
+  return { run, waiting };
+}
