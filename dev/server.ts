@@ -4,17 +4,17 @@
  */
 import { randomBytes } from 'node:crypto';
 import { stripTypeScriptTypes } from 'node:module';
-import { watch, type FSWatcher } from 'node:fs';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import type { Server } from 'node:http';
 import { join, relative, resolve } from 'node:path';
 import { createEventsHandler, createResultsHandler, DynamoJournal, LocalTimer, replayRun, RUN_ID_HEADER, type Level, type LogFields, type ResumeEvent, type RunStatus } from '../sdk/index.ts';
-import { appFileFromCdkJson, discoverEndpoints } from './discover.ts';
+import { appFileFromCdkJson, discoverEndpoints, type DiscoveredApp } from './discover.ts';
 import { localDynamoClient, startDynamoLocal, type DynamoLocal } from './dynamodb-local.ts';
-import { createGateway, serve } from './gateway.ts';
+import { createGateway, serve, type GatewayRoute } from './gateway.ts';
 import type { DevEndpoint } from './protocol.ts';
 import { HandlerRuntime } from './runtime.ts';
 import { runDetail, runSummary } from './views.ts';
+import { watchSources } from './watch.ts';
 import { recoverRuns } from '../sdk/routes/recovery.ts';
 import { ROUTES } from '../sdk/core/contract.ts';
 
@@ -46,7 +46,8 @@ export interface DevServerOptions {
 export interface DevServer {
   url: string;
   port: number;
-  endpoints: DevEndpoint[];
+  /** The endpoints served now: the app's are read again when one of its files changes. */
+  readonly endpoints: DevEndpoint[];
   journal: DynamoJournal;
   close(): Promise<void>;
 }
@@ -59,15 +60,17 @@ export async function startDevServer(options: DevServerOptions = {}): Promise<De
   // DynamoDB Local first: without Java there is nothing to serve, and that should say so at once.
   let local: DynamoLocal | undefined;
   if (!options.dynamoEndpoint) local = await startDynamoLocal({ persistDir: options.persistDir && (await ensureDir(resolve(cwd, options.persistDir))) });
-  let endpoints: DevEndpoint[];
+  let appFile: string | undefined;
+  let app: DiscoveredApp;
   try {
-    endpoints = options.endpoints ?? (await discoverEndpoints(options.app ? resolve(cwd, options.app) : appFileFromCdkJson(join(cwd, 'cdk.json'))));
+    if (!options.endpoints) appFile = options.app ? resolve(cwd, options.app) : appFileFromCdkJson(join(cwd, 'cdk.json'));
+    app = appFile ? await discoverEndpoints(appFile) : { endpoints: options.endpoints!, sources: [] };
   } catch (error) {
     await local?.stop();
     throw error;
   }
   try {
-    return await serveEndpoints(options, cwd, print, endpoints, local);
+    return await serveEndpoints(options, cwd, print, app, appFile, local);
   } catch (error) {
     // Nothing would stop DynamoDB Local's JVM once this throws: stop it here.
     await local?.stop();
@@ -75,15 +78,23 @@ export async function startDevServer(options: DevServerOptions = {}): Promise<De
   }
 }
 
-async function serveEndpoints(options: DevServerOptions, cwd: string, print: (line: string) => void, endpoints: DevEndpoint[], local: DynamoLocal | undefined): Promise<DevServer> {
+async function serveEndpoints(
+  options: DevServerOptions,
+  cwd: string,
+  print: (line: string) => void,
+  app: DiscoveredApp,
+  appFile: string | undefined,
+  local: DynamoLocal | undefined,
+): Promise<DevServer> {
   const dynamoEndpoint = options.dynamoEndpoint ?? local!.endpoint;
   const tableName = options.tableName ?? 'durable-dev';
   const journal = new DynamoJournal({ tableName, client: localDynamoClient(dynamoEndpoint) });
   await journal.ensureTable();
   const tokenSecret = await loadSecret(options.persistDir && resolve(cwd, options.persistDir));
 
-  const byName = new Map(endpoints.map((e) => [e.routeKey, e]));
-  const byFunction = new Map(endpoints.map((e) => [e.functionName, e]));
+  let { endpoints } = app;
+  let byName = new Map(endpoints.map((e) => [e.routeKey, e]));
+  let byFunction = new Map(endpoints.map((e) => [e.functionName, e]));
   const timer = new LocalTimer({
     invoke: async (event) => {
       const endpoint = byFunction.get(event.functionName ?? '') ?? byName.get(event.endpoint);
@@ -101,20 +112,34 @@ async function serveEndpoints(options: DevServerOptions, cwd: string, print: (li
 
   const results = createResultsHandler({ journal, tokenSecret, defaultWaitSeconds: options.resultsWaitSeconds });
   const events = createEventsHandler({ journal, timer });
-  const gateway = createGateway([
-    ...endpoints.map((e) => ({
-      routeKey: e.routeKey,
-      format: e.format,
-      timeoutMs: e.timeoutMs,
-      functionName: e.functionName,
-      invoke: (event: unknown) => runtime.invoke(e.functionName, event, e.timeoutMs),
-    })),
+  const kitRoutes: GatewayRoute[] = [
     { routeKey: ROUTES.results, format: '2.0', timeoutMs: 30_000, functionName: 'results', invoke: (event, context) => results(event, context) },
     // On AWS this route is IAM-authorized; the dev server listens on loopback only, like Inngest's.
     { routeKey: ROUTES.events, format: '2.0', timeoutMs: 30_000, functionName: 'events', invoke: (event, context) => events(event, context) },
-  ], { onTimeout: (route) => print(`✗ ${route.routeKey} did not answer within API Gateway's integration timeout`) });
+  ];
+  const gatewayFor = (served: DevEndpoint[]) =>
+    createGateway(
+      [
+        ...served.map((e) => ({
+          routeKey: e.routeKey,
+          format: e.format,
+          timeoutMs: e.timeoutMs,
+          functionName: e.functionName,
+          invoke: (event: unknown) => runtime.invoke(e.functionName, event, e.timeoutMs),
+        })),
+        ...kitRoutes,
+      ],
+      { onTimeout: (route) => print(`✗ ${route.routeKey} did not answer within API Gateway's integration timeout`) },
+    );
+  let gateway = gatewayFor(endpoints);
+  const serveNow = (next: DevEndpoint[]) => {
+    endpoints = next;
+    byName = new Map(endpoints.map((e) => [e.routeKey, e]));
+    byFunction = new Map(endpoints.map((e) => [e.functionName, e]));
+    gateway = gatewayFor(endpoints);
+  };
 
-  const api = createDashboardApi(journal, timer, endpoints);
+  const api = createDashboardApi(journal, timer, () => endpoints);
   const publicDir = options.publicDir ? resolve(cwd, options.publicDir) : join(cwd, 'public');
   const handle = async (request: Request): Promise<Response> => {
     const started = performance.now();
@@ -140,22 +165,46 @@ async function serveEndpoints(options: DevServerOptions, cwd: string, print: (li
 
   const recovered = await recoverRuns(journal, timer);
   if (recovered.length > 0) print(`↻ re-armed timers of ${recovered.length} unfinished run(s)`);
-  const watcher = options.watch === false ? undefined : watchSources(cwd, async (file) => {
-    try {
-      await runtime.load();
-      print(`⟳ ${relative(cwd, file)} changed: handlers reloaded`);
-    } catch (error) {
-      print(`✗ ${relative(cwd, file)} changed, but the handlers failed to load (still serving the previous code): ${(error as Error).message}`);
-    }
-  });
+  let appSources = new Set(app.sources);
+  let closing = false;
+  let reloading = Promise.resolve();
+  // One reload at a time, in the order the changes came.
+  const reload = (files: string[]) =>
+    (reloading = reloading.then(async () => {
+      if (closing) return;
+      const changed = files.map((file) => relative(cwd, file)).join(', ');
+      try {
+        if (appFile && files.some((file) => appSources.has(file))) {
+          // The app itself changed: an addEndpoint may have come or gone.
+          const next = await discoverEndpoints(appFile);
+          await runtime.load(next.endpoints);
+          const before = new Set(endpoints.map((e) => e.routeKey));
+          const after = new Set(next.endpoints.map((e) => e.routeKey));
+          const differences = [...[...after].filter((r) => !before.has(r)).map((r) => `+ ${r}`), ...[...before].filter((r) => !after.has(r)).map((r) => `- ${r}`)];
+          appSources = new Set(next.sources);
+          serveNow(next.endpoints);
+          print(`⟳ ${changed} changed: endpoints and handlers reloaded${differences.length ? ` (${differences.join(', ')})` : ''}`);
+        } else {
+          await runtime.load();
+          print(`⟳ ${changed} changed: handlers reloaded`);
+        }
+      } catch (error) {
+        print(`✗ ${changed} changed, but the app or its handlers failed to load (still serving the previous code): ${(error as Error).message}`);
+      }
+    }));
+  const watcher = options.watch === false ? undefined : await watchSources(cwd, { ignored: IGNORED, sources: SOURCE_FILES }, (files) => void reload(files));
 
   return {
     url,
     port: actualPort,
-    endpoints,
+    get endpoints() {
+      return endpoints;
+    },
     journal,
     close: async () => {
+      closing = true;
       watcher?.close();
+      await reloading;
       timer.close();
       // Long-polls and running handlers would hold close() for up to 30 s: cut them.
       const closed = new Promise((done) => server.close(() => done(undefined)));
@@ -168,11 +217,11 @@ async function serveEndpoints(options: DevServerOptions, cwd: string, print: (li
   };
 }
 
-function createDashboardApi(journal: DynamoJournal, timer: LocalTimer, endpoints: DevEndpoint[]) {
+function createDashboardApi(journal: DynamoJournal, timer: LocalTimer, endpoints: () => DevEndpoint[]) {
   return async (request: Request, url: URL): Promise<Response> => {
     const path = url.pathname.replace(/\/+$/, '');
     if (path === '/_durable' && !url.pathname.endsWith('/')) return Response.redirect(`${url.origin}/_durable/`, 301);
-    if (path === '/_durable/api/endpoints') return Response.json({ endpoints: endpoints.map(({ routeKey, format, functionName }) => ({ routeKey, format, functionName })) });
+    if (path === '/_durable/api/endpoints') return Response.json({ endpoints: endpoints().map(({ routeKey, format, functionName }) => ({ routeKey, format, functionName })) });
     if (path === '/_durable/api/runs' && request.method === 'GET') {
       const status = url.searchParams.get('status') as RunStatus | null;
       const runs = await journal.listRuns({ status: status ?? undefined, endpoint: url.searchParams.get('endpoint') ?? undefined, limit: Number(url.searchParams.get('limit') ?? 100) });
@@ -244,18 +293,7 @@ async function publicFile(dir: string, pathname: string): Promise<Response | und
 }
 
 const IGNORED = /(^|\/)(node_modules|\.git|\.durable|dist|cdk\.out|coverage)(\/|$)/;
-
-function watchSources(cwd: string, onChange: (file: string) => Promise<void>): FSWatcher {
-  let timer: NodeJS.Timeout | undefined;
-  let last = '';
-  return watch(cwd, { recursive: true }, (_event, file) => {
-    if (!file || IGNORED.test(file) || !/\.(ts|mts|js|mjs|json)$/.test(file)) return;
-    last = join(cwd, file);
-    clearTimeout(timer);
-    // Editors write a file in several steps: reload once they are done.
-    timer = setTimeout(() => void onChange(last), 150);
-  });
-}
+const SOURCE_FILES = /\.(ts|mts|js|mjs|json)$/;
 
 async function ensureDir(dir: string): Promise<string> {
   await mkdir(dir, { recursive: true });

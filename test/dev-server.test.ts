@@ -1,11 +1,12 @@
 import { execFile, spawn } from 'node:child_process';
-import { mkdtemp, readFile, symlink, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, rename, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { startDevServer } from '../dev/server.ts';
 import { postProcess, startTestDevServer } from './support/dev-server.ts';
+import { scratchDir } from './support/scratch.ts';
 
 const run = promisify(execFile);
 const node = resolve('node_modules/.bin/node');
@@ -302,6 +303,16 @@ describe('the CLI on a deployed journal table (--table)', () => {
 });
 
 describe('durable dev, hot reload', () => {
+  /** Asks until the answer is `expected` (a reload takes a moment), and returns the last answer. */
+  async function answerBecomes(url: string, expected: string): Promise<string> {
+    let body = '';
+    for (let i = 0; i < 150 && body !== expected; i++) {
+      await new Promise((r) => setTimeout(r, 100));
+      body = await (await fetch(url)).text();
+    }
+    return body;
+  }
+
   it('serves a changed handler file without a restart', async () => {
     const dir = await mkdtemp(join(tmpdir(), 'durable-reload-'));
     const entry = join(dir, 'hello.ts');
@@ -326,6 +337,67 @@ describe('durable dev, hot reload', () => {
       await server.close();
     }
   });
+
+  it('keeps reloading a handler file that editors save by writing a new file and renaming it over the old one', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'durable-rename-'));
+    const entry = join(dir, 'hello.ts');
+    const source = (greeting: string) => `export const handler = async () => ({ statusCode: 200, body: '${greeting}' });\n`;
+    await writeFile(entry, source('v1'));
+    const server = await startTestDevServer({
+      cwd: dir,
+      watch: true,
+      endpoints: [{ routeKey: 'GET /hello', entry, handler: 'handler', format: '2.0', timeoutMs: 3_000, functionName: 'Hello' }],
+    });
+    try {
+      expect(await (await fetch(`${server.url}/hello`)).text()).toBe('v1');
+      for (const version of ['v2', 'v3', 'v4']) {
+        // What editors, `sed -i` and `git checkout` do: the file is replaced by another inode.
+        await writeFile(join(dir, `.hello.ts.${version}.tmp`), source(version));
+        await rename(join(dir, `.hello.ts.${version}.tmp`), entry);
+
+        expect(await answerBecomes(`${server.url}/hello`, version)).toBe(version);
+      }
+    } finally {
+      await server.close();
+    }
+  });
+
+  it('serves an endpoint added to the CDK app without a restart, and stops serving one removed from it', async () => {
+    // In the repository, where the app imports the kit and aws-cdk-lib as a user's app does.
+    const { dir, remove } = await scratchDir('durable-app');
+    const appFile = join(dir, 'app.ts');
+    const app = (...routes: string[]) =>
+      [
+        `import { App, Stack } from 'aws-cdk-lib';`,
+        `import { DurableEndpoints } from 'durable-endpoints/cdk';`,
+        `const durable = new DurableEndpoints(new Stack(new App(), 'Reloaded'), 'Durable');`,
+        ...routes.map((route) => `durable.addEndpoint(${JSON.stringify(route)}, { entry: ${JSON.stringify(join(dir, 'hello.ts'))} });`),
+        '',
+      ].join('\n');
+    await writeFile(join(dir, 'hello.ts'), `export const handler = async (event: any) => ({ statusCode: 200, body: 'hello from ' + event.routeKey });\n`);
+    await writeFile(appFile, app('GET /one'));
+    const server = await startTestDevServer({ cwd: dir, app: appFile, watch: true });
+    try {
+      expect(await (await fetch(`${server.url}/one`)).text()).toBe('hello from GET /one');
+      expect((await fetch(`${server.url}/two`)).status).toBe(404);
+
+      await writeFile(appFile, app('GET /one', 'GET /two'));
+
+      expect(await answerBecomes(`${server.url}/two`, 'hello from GET /two')).toBe('hello from GET /two');
+      expect(server.endpoints.map((e) => e.routeKey)).toEqual(['GET /one', 'GET /two']);
+      expect(server.lines).toContainEqual(expect.stringMatching(/app\.ts changed: endpoints and handlers reloaded \(\+ GET \/two\)$/));
+      const { endpoints } = await (await fetch(`${server.url}/_durable/api/endpoints`)).json();
+      expect(endpoints.map((e: { routeKey: string }) => e.routeKey)).toEqual(['GET /one', 'GET /two']);
+
+      await writeFile(appFile, app('GET /two'));
+
+      expect(await answerBecomes(`${server.url}/one`, '{"message":"Not Found"}')).toBe('{"message":"Not Found"}');
+      expect(await (await fetch(`${server.url}/two`)).text()).toBe('hello from GET /two');
+    } finally {
+      await server.close();
+      await remove();
+    }
+  }, 60_000);
 });
 
 describe('durable dev --persist', () => {
