@@ -75,8 +75,11 @@ try {
   } else if (command === 'replay' && sub) {
     const replayed = await store().replay(sub);
     if (!replayed) fail(`Run ${sub} was not replayed: only failed runs can be replayed.`);
-    else if (values.json) print({ runId: sub, status: replayed.status });
-    else console.log(`Run ${sub} is running again from its failed step.`);
+    else if (values.json) print({ runId: sub, ...replayed });
+    else {
+      console.log(`Run ${sub} is running again from its failed step.`);
+      if (replayed.injectedFaultsOff) console.log(`Without the faults its request injected (x-durable-inject-failure: ${replayed.injectedFaultsOff}): a replay takes the cause as fixed.`);
+    }
   } else {
     fail(`Unknown command: ${positionals.join(' ')}\n\n${HELP}`);
   }
@@ -110,7 +113,8 @@ async function dev(): Promise<void> {
 interface Store {
   list(filter: { status?: RunStatus; endpoint?: string; limit?: number }): Promise<ReturnType<typeof runSummary>[]>;
   show(runId: string): Promise<RunDetail | undefined>;
-  replay(runId: string): Promise<{ status: string } | undefined>;
+  /** Undefined unless the run was failed. `injectedFaultsOff`: the faults its request injected, which the replay runs without. */
+  replay(runId: string): Promise<{ status: string; injectedFaultsOff?: string } | undefined>;
 }
 
 function store(): Store {
@@ -136,7 +140,9 @@ function store(): Store {
     },
     replay: async (runId) => {
       const response = await api(`/runs/${runId}/replay`, { method: 'POST' });
-      return response.status === 202 ? ((await response.json()) as { status: string }) : undefined;
+      if (response.status !== 202) return undefined;
+      const { status, injectedFaultsOff } = (await response.json()) as { status: string; injectedFaultsOff?: string };
+      return { status, injectedFaultsOff };
     },
   };
 }
@@ -157,7 +163,11 @@ function tableStore(tableName: string, region: string | undefined): Store {
       const loaded = await journal.load(runId);
       return loaded && runDetail(loaded);
     },
-    replay: (runId) => replayRun(journal, invoke, runId),
+    // Faults are injected under the dev server only: a deployed run has none to turn off.
+    replay: async (runId) => {
+      const run = await replayRun(journal, invoke, runId);
+      return run && { status: run.status };
+    },
   };
 }
 

@@ -16,7 +16,7 @@ import { HandlerRuntime } from './runtime.ts';
 import { runDetail, runSummary } from './views.ts';
 import { watchSources } from './watch.ts';
 import { recoverRuns } from '../sdk/routes/recovery.ts';
-import { ROUTES } from '../sdk/core/contract.ts';
+import { INJECT_FAILURE_HEADER, ROUTES } from '../sdk/core/contract.ts';
 
 export interface DevServerOptions {
   /** The project: where cdk.json is and what is watched for changes. Default: the current directory. */
@@ -234,7 +234,9 @@ function createDashboardApi(journal: DynamoJournal, timer: LocalTimer, endpoints
         if (request.method !== 'POST') return Response.json({ error: 'Use POST to replay a run.' }, { status: 405 });
         const replayed = await replayRun(journal, timer, runId);
         if (!replayed) return Response.json({ error: `Run ${runId} is not failed (only failed runs can be replayed), or does not exist.` }, { status: 409 });
-        return Response.json({ runId, status: replayed.status }, { status: 202 });
+        // Said in the answer, because the request still shows the header: the replay ignores it.
+        const injected = (await journal.load(runId))?.request.headers[INJECT_FAILURE_HEADER];
+        return Response.json({ runId, status: replayed.status, ...(injected ? { injectedFaultsOff: injected } : {}) }, { status: 202 });
       }
       const loaded = await journal.load(runId);
       if (!loaded) return Response.json({ error: `No run ${runId}.` }, { status: 404 });

@@ -166,6 +166,82 @@ export const handler = durableHandler(async () => {
   });
 });
 
+describe('durable replay of a run that failed from injected faults', () => {
+  let server: Awaited<ReturnType<typeof startTestDevServer>>;
+  beforeAll(async () => {
+    server = await startTestDevServer();
+  });
+  afterAll(() => server.close());
+
+  it('runs the replay without the injected faults (a replay means the cause is fixed), and says so', async () => {
+    // More injected failures than the step has attempts: the run fails for good.
+    const failed = await postProcess(server.url, { 'x-durable-inject-failure': 'notify:9:1ms' });
+    const runId = failed.headers.get('x-durable-run-id')!;
+    expect(failed.status).toBe(500);
+
+    const { stdout } = await cli('replay', runId, '--url', server.url);
+
+    expect(stdout).toContain(`Run ${runId} is running again from its failed step.`);
+    expect(stdout).toContain('Without the faults its request injected (x-durable-inject-failure: notify:9:1ms)');
+    let detail;
+    for (let i = 0; i < 200; i++) {
+      detail = await (await fetch(`${server.url}/_durable/api/runs/${runId}`)).json();
+      if (detail.run.status !== 'running') break;
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    expect(detail.run.status).toBe('completed');
+    expect(detail.run.response.statusCode).toBe(200);
+    expect(detail.run.replayedAt).toEqual(expect.any(String));
+    expect(detail.steps.map((s: { id: string; attempts: number }) => [s.id, s.attempts])).toEqual([
+      ['enrich-data', 1],
+      ['process', 1],
+      ['notify', 1], // its failed attempts were reset by the replay; the first attempt after it succeeded
+    ]);
+    expect(server.lines).toContainEqual(expect.stringContaining(`x-durable-inject-failure off: the run was replayed, and a replay runs without injected faults run ${runId}`));
+  });
+
+  it('keeps the faults off in the attempts after the replay', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'durable-replay-faults-'));
+    const entry = join(dir, 'pause.ts');
+    await writeFile(
+      entry,
+      `import { durableHandler, step } from ${JSON.stringify(resolve('sdk/index.ts'))};
+export const handler = durableHandler(async () => {
+  await step.run('a', () => 'a');
+  await step.sleep('pause', '3s'); // longer than inlineDelayMax: the run suspends, a later attempt goes on
+  await step.run('c', () => 'c');
+  return { statusCode: 200, body: 'done' };
+});
+`,
+    );
+    const replayServer = await startTestDevServer({ cwd: dir, endpoints: [{ routeKey: 'POST /pause', entry, handler: 'handler', format: '2.0', timeoutMs: 10_000, functionName: 'Pause' }] });
+    try {
+      // 'a' fails for good at once; 'c' would fail for good too, in a later attempt, if its faults came back.
+      const failed = await fetch(`${replayServer.url}/pause`, { method: 'POST', headers: { 'x-durable-inject-failure': 'a:9:1ms,c:9:1ms' } });
+      const runId = failed.headers.get('x-durable-run-id')!;
+      expect(failed.status).toBe(500);
+
+      await cli('replay', runId, '--url', replayServer.url);
+
+      let detail;
+      for (let i = 0; i < 300; i++) {
+        detail = await (await fetch(`${replayServer.url}/_durable/api/runs/${runId}`)).json();
+        if (['completed', 'failed'].includes(detail.run.status)) break;
+        await new Promise((r) => setTimeout(r, 50));
+      }
+      expect(detail.run.status).toBe('completed');
+      expect(detail.run.attempt).toBeGreaterThanOrEqual(3); // the replay's attempt suspended; another one finished
+      expect(detail.steps.map((s: { id: string; attempts: number }) => [s.id, s.attempts])).toEqual([
+        ['a', 1],
+        ['pause', 1],
+        ['c', 1],
+      ]);
+    } finally {
+      await replayServer.close();
+    }
+  }, 60_000);
+});
+
 describe('durable dev events and context', () => {
   it('gives REST endpoints payload 1.0 events and HTTP API ones payload 2.0, with a Lambda context that counts down', async () => {
     const dir = await mkdtemp(join(tmpdir(), 'durable-events-'));
