@@ -6,7 +6,7 @@ import { parseArgs } from 'node:util';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { InvokeCommand, LambdaClient } from '@aws-sdk/client-lambda';
 import { DynamoJournal, replayRun, type RunStatus, type Timer } from '../sdk/index.ts';
-import { runDetail, runSummary, type RunDetail } from '../dev/views.ts';
+import { isRunStatus, RUN_STATUSES, runDetail, runSummary, type RunDetail } from '../dev/views.ts';
 import { JavaMissingError } from '../dev/dynamodb-local.ts';
 import { ROUTES } from '../sdk/core/contract.ts';
 
@@ -20,7 +20,7 @@ Usage:
       --public serves a folder of pages at / (default: public/); they can import the client from
       /_durable/client.js. Changed handler files are reloaded without a restart.
   durable runs list [--status <s>] [--endpoint <route>] [--limit <n>] [--json]
-      Runs, newest first. Statuses: running, sleeping, waiting, completed, failed.
+      Runs, newest first. Statuses: ${RUN_STATUSES.join(', ')}.
   durable runs show <runId> [--json]
       A run: its request, response and steps with attempts, timing, output and error.
   durable replay <runId> [--json]
@@ -63,7 +63,9 @@ try {
   } else if (command === 'dev') {
     await dev();
   } else if (command === 'runs' && sub === 'list') {
-    const runs = await store().list({ status: values.status as RunStatus | undefined, endpoint: values.endpoint, limit: values.limit ? Number(values.limit) : undefined });
+    if (values.status !== undefined && !isRunStatus(values.status)) fail(`Unknown status '${values.status}'. Statuses: ${RUN_STATUSES.join(', ')}.`);
+    if (values.limit !== undefined && !/^[1-9]\d*$/.test(values.limit)) fail(`--limit takes a positive whole number, not '${values.limit}'.`);
+    const runs = await store().list({ status: values.status, endpoint: values.endpoint, limit: values.limit ? Number(values.limit) : undefined });
     if (values.json) print(runs);
     else if (runs.length === 0) console.log('No runs.');
     else for (const run of runs) console.log(`${run.runId}  ${run.status.padEnd(9)}  ${run.endpoint.padEnd(24)}  attempt ${run.attempt}  ${run.createdAt}`);

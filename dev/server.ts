@@ -7,13 +7,13 @@ import { stripTypeScriptTypes } from 'node:module';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import type { Server } from 'node:http';
 import { join, relative, resolve } from 'node:path';
-import { createEventsHandler, createResultsHandler, DynamoJournal, LocalTimer, replayRun, RUN_ID_HEADER, type Level, type LogFields, type ResumeEvent, type RunStatus } from '../sdk/index.ts';
+import { createEventsHandler, createResultsHandler, DynamoJournal, LocalTimer, replayRun, RUN_ID_HEADER, type Level, type LogFields, type ResumeEvent } from '../sdk/index.ts';
 import { appFileFromCdkJson, discoverEndpoints, type DiscoveredApp } from './discover.ts';
 import { localDynamoClient, startDynamoLocal, type DynamoLocal } from './dynamodb-local.ts';
 import { createGateway, serve, type GatewayRoute } from './gateway.ts';
 import type { DevEndpoint } from './protocol.ts';
 import { HandlerRuntime } from './runtime.ts';
-import { runDetail, runSummary } from './views.ts';
+import { isRunStatus, RUN_STATUSES, runDetail, runSummary } from './views.ts';
 import { watchSources } from './watch.ts';
 import { recoverRuns } from '../sdk/routes/recovery.ts';
 import { INJECT_FAILURE_HEADER, ROUTES } from '../sdk/core/contract.ts';
@@ -223,8 +223,9 @@ function createDashboardApi(journal: DynamoJournal, timer: LocalTimer, endpoints
     if (path === '/_durable' && !url.pathname.endsWith('/')) return Response.redirect(`${url.origin}/_durable/`, 301);
     if (path === '/_durable/api/endpoints') return Response.json({ endpoints: endpoints().map(({ routeKey, format, functionName }) => ({ routeKey, format, functionName })) });
     if (path === '/_durable/api/runs' && request.method === 'GET') {
-      const status = url.searchParams.get('status') as RunStatus | null;
-      const runs = await journal.listRuns({ status: status ?? undefined, endpoint: url.searchParams.get('endpoint') ?? undefined, limit: Number(url.searchParams.get('limit') ?? 100) });
+      const status = url.searchParams.get('status') || undefined;
+      if (status !== undefined && !isRunStatus(status)) return Response.json({ error: `Unknown status '${status}'. Statuses: ${RUN_STATUSES.join(', ')}.` }, { status: 400 });
+      const runs = await journal.listRuns({ status, endpoint: url.searchParams.get('endpoint') ?? undefined, limit: Number(url.searchParams.get('limit') ?? 100) });
       return Response.json({ runs: runs.map(runSummary) });
     }
     const detail = /^\/_durable\/api\/runs\/([0-9A-Z]{26})(\/replay)?$/.exec(path);

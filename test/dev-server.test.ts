@@ -105,6 +105,17 @@ describe('durable dev serving the example POST /process', () => {
       expect(stdout).toMatch(/enrich-data\s+completed\s+attempts 1/);
     });
 
+    it('refuses an unknown status instead of listing no runs', async () => {
+      const failure = await cli('runs', 'list', '--url', server.url, '--status', 'bogus').catch((error) => error);
+
+      expect(failure.code).toBe(1);
+      expect(failure.stderr).toContain("Unknown status 'bogus'. Statuses: running, sleeping, waiting, completed, failed.");
+      expect(failure.stdout).toBe('');
+      const api = await fetch(`${server.url}/_durable/api/runs?status=bogus`);
+      expect(api.status).toBe(400);
+      expect((await api.json()).error).toContain("Unknown status 'bogus'");
+    });
+
     it('fails with a clear message for an unknown run', async () => {
       await expect(cli('runs', 'show', '01JAAAAAAAAAAAAAAAAAAAAAAA', '--url', server.url)).rejects.toMatchObject({
         stderr: expect.stringContaining('No run 01JAAAAAAAAAAAAAAAAAAAAAAA'),
