@@ -25,8 +25,8 @@ const example = (file: string) => fileURLToPath(new URL(`../examples/${file}`, i
 const PUBLIC = 'An example endpoint, public on purpose so that a deployed stack can be tried with curl.';
 
 const processFunction = durable.addEndpoint('POST /process', { entry: example('process.ts'), public: PUBLIC });
-// The agent works about 32 s: the caller gets the 303 at 25 s, and the resumed invocation needs
-// the rest of the work's time (a resume is not bound by API Gateway's 30 s).
+// The agent works about 32 s: the caller gets the 303 at 25 s, during the 12 s report step, which
+// the resumed invocation runs again (about 38 s in all; a resume is not bound by API Gateway's 30 s).
 durable.addEndpoint('GET /research', { entry: example('research/handler.ts'), timeout: Duration.minutes(5), public: PUBLIC });
 durable.addEndpoint('POST /orders', { entry: example('orders.ts'), public: PUBLIC });
 durable.addEndpoint('GET /remind', { entry: example('remind.ts'), public: PUBLIC });
