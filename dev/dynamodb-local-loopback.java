@@ -3,7 +3,7 @@
 // network could read and write the journal. Run as a source file (`java … dynamodb-local-loopback.java
 // <DynamoDB Local's options>`), with DynamoDBLocal.jar on the class path; needs Java 17's compiler
 // module, which Debian's openjdk-17-jre-headless and every JDK include.
-// Telemetry is left unconfigured, so this DynamoDB Local sends none.
+// Telemetry is left unconfigured (and -disableTelemetry is passed), so this DynamoDB Local sends none.
 import java.lang.reflect.Field;
 import org.eclipse.jetty.server.Connector;
 import org.eclipse.jetty.server.Server;

