@@ -18,7 +18,8 @@ Usage:
       POST /events, timers, DynamoDB Local and the dashboard at /_durable/. PORT sets the port too
       (default 3000). --persist keeps runs across restarts; due timers fire after a restart.
       --public serves a folder of pages at / (default: public/); they can import the client from
-      /_durable/client.js. Changed handler files are reloaded without a restart.
+      /_durable/client.js. Changed handler files are reloaded without a restart, and a changed
+      CDK app's endpoints are read again.
   durable runs list [--status <s>] [--endpoint <route>] [--limit <n>] [--json]
       Runs, newest first. Statuses: ${RUN_STATUSES.join(', ')}.
   durable runs show <runId> [--json]
