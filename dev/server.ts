@@ -4,6 +4,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { stripTypeScriptTypes } from 'node:module';
+import { realpathSync } from 'node:fs';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import type { Server } from 'node:http';
 import { join, relative, resolve } from 'node:path';
@@ -174,7 +175,8 @@ async function serveEndpoints(
       if (closing) return;
       const changed = files.map((file) => relative(cwd, file)).join(', ');
       try {
-        if (appFile && files.some((file) => appSources.has(file))) {
+        // The loader names files by their real path; the watcher by the path under cwd.
+        if (appFile && files.some((file) => appSources.has(file) || appSources.has(realPath(file)))) {
           // The app itself changed: an addEndpoint may have come or gone.
           const next = await discoverEndpoints(appFile);
           await runtime.load(next.endpoints);
@@ -296,6 +298,14 @@ async function publicFile(dir: string, pathname: string): Promise<Response | und
 }
 
 const IGNORED = /(^|\/)(node_modules|\.git|\.durable|dist|cdk\.out|coverage)(\/|$)/;
+
+function realPath(file: string): string {
+  try {
+    return realpathSync(file);
+  } catch {
+    return file; // deleted since
+  }
+}
 const SOURCE_FILES = /\.(ts|mts|js|mjs|json)$/;
 
 async function ensureDir(dir: string): Promise<string> {

@@ -1,5 +1,5 @@
 import { execFile, spawn } from 'node:child_process';
-import { mkdtemp, readFile, rename, symlink, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, rename, rm, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { promisify } from 'node:util';
@@ -450,8 +450,11 @@ describe('durable dev, hot reload', () => {
   });
 
   it('serves an endpoint added to the CDK app without a restart, and stops serving one removed from it', async () => {
-    // In the repository, where the app imports the kit and aws-cdk-lib as a user's app does.
-    const { dir, remove } = await scratchDir('durable-app');
+    // In the repository, where the app imports the kit and aws-cdk-lib as a user's app does; served
+    // through a symbolic link to its folder (as macOS's /tmp is one), which the loader resolves.
+    const { dir: real, remove } = await scratchDir('durable-app');
+    const dir = `${real}-link`;
+    await symlink(real, dir);
     const appFile = join(dir, 'app.ts');
     const app = (...routes: string[]) =>
       [
@@ -482,6 +485,7 @@ describe('durable dev, hot reload', () => {
       expect(await (await fetch(`${server.url}/two`)).text()).toBe('hello from GET /two');
     } finally {
       await server.close();
+      await rm(dir);
       await remove();
     }
   }, 60_000);
