@@ -93,17 +93,27 @@ export class HandlerRuntime {
           }
         }
       });
-      const died = (error: Error) => {
-        for (const waiter of generation.pending.values()) waiter.reject(error);
-        generation.pending.clear();
+      let failure: Error | undefined;
+      const retire = (error: Error) => {
         if (this.current === generation) {
           this.current = undefined;
           this.hooks.log('error', `the handler worker died (${error.message}); the next request starts a new one`, {});
         }
         reject(error);
       };
-      worker.on('error', died);
-      worker.on('exit', (code) => died(new Error(`exited with code ${code}`)));
+      // A worker's uncaught error is reported before the messages it posted until then are delivered,
+      // and 'exit' comes after them: invocations it answered before dying keep their answers, and
+      // only those still unanswered at its exit fail.
+      worker.on('error', (error) => {
+        failure ??= error;
+        retire(error);
+      });
+      worker.on('exit', (code) => {
+        const error = failure ?? new Error(`exited with code ${code}`);
+        for (const waiter of generation.pending.values()) waiter.reject(error);
+        generation.pending.clear();
+        retire(error);
+      });
     });
   }
 
