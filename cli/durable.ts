@@ -6,7 +6,7 @@ import { parseArgs } from 'node:util';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { InvokeCommand, LambdaClient } from '@aws-sdk/client-lambda';
 import { DynamoJournal, replayRun, type RunStatus, type Timer } from '../sdk/index.ts';
-import { runDetail, runSummary, type RunDetail } from '../dev/views.ts';
+import { isRunStatus, RUN_STATUSES, runDetail, runSummary, type RunDetail } from '../dev/views.ts';
 import { JavaMissingError } from '../dev/dynamodb-local.ts';
 import { ROUTES } from '../sdk/core/contract.ts';
 
@@ -19,12 +19,13 @@ Usage:
       POST /events, timers, DynamoDB Local and the dashboard at /_durable/. PORT sets the port too
       (default 3000). --persist keeps runs across restarts; due timers fire after a restart.
       --public serves a folder of pages at / (default: public/); they can import the client from
-      /_durable/client.js. Changed handler files are reloaded without a restart. It answers only
-      requests addressed to localhost (DNS rebinding); --allowed-host adds a name (repeatable).
+      /_durable/client.js. Changed handler files are reloaded without a restart, and a changed
+      CDK app's endpoints are read again. It answers only requests addressed to localhost (DNS
+      rebinding); --allowed-host adds a name (repeatable).
       --dynamodb-endpoint uses a DynamoDB (Local) you run yourself instead of starting one; runs
       are kept there, and --persist then keeps only the result-URL secret.
   durable runs list [--status <s>] [--endpoint <route>] [--limit <n>] [--json]
-      Runs, newest first. Statuses: running, sleeping, waiting, completed, failed.
+      Runs, newest first. Statuses: ${RUN_STATUSES.join(', ')}.
   durable runs show <runId> [--json]
       A run: its request, response and steps with attempts, timing, output and error.
   durable replay <runId> [--json]
@@ -71,7 +72,9 @@ try {
   } else if (command === 'dev') {
     await dev();
   } else if (command === 'runs' && sub === 'list') {
-    const runs = await store().list({ status: values.status as RunStatus | undefined, endpoint: values.endpoint, limit: values.limit ? Number(values.limit) : undefined });
+    if (values.status !== undefined && !isRunStatus(values.status)) fail(`Unknown status '${values.status}'. Statuses: ${RUN_STATUSES.join(', ')}.`);
+    if (values.limit !== undefined && !/^[1-9]\d*$/.test(values.limit)) fail(`--limit takes a positive whole number, not '${values.limit}'.`);
+    const runs = await store().list({ status: values.status, endpoint: values.endpoint, limit: values.limit ? Number(values.limit) : undefined });
     if (values.json) print(runs);
     else if (runs.length === 0) console.log('No runs.');
     else for (const run of runs) console.log(`${run.runId}  ${run.status.padEnd(9)}  ${run.endpoint.padEnd(24)}  attempt ${run.attempt}  ${run.createdAt}`);
@@ -83,8 +86,11 @@ try {
   } else if (command === 'replay' && sub) {
     const replayed = await store().replay(sub);
     if (!replayed) fail(`Run ${sub} was not replayed: only failed runs can be replayed.`);
-    else if (values.json) print({ runId: sub, status: replayed.status });
-    else console.log(`Run ${sub} is running again from its failed step.`);
+    else if (values.json) print({ runId: sub, ...replayed });
+    else {
+      console.log(`Run ${sub} is running again from its failed step.`);
+      if (replayed.injectedFaultsOff) console.log(`Without the faults its request injected (x-durable-inject-failure: ${replayed.injectedFaultsOff}): a replay takes the cause as fixed.`);
+    }
   } else {
     fail(`Unknown command: ${positionals.join(' ')}\n\n${HELP}`);
   }
@@ -122,7 +128,8 @@ async function dev(): Promise<void> {
 interface Store {
   list(filter: { status?: RunStatus; endpoint?: string; limit?: number }): Promise<ReturnType<typeof runSummary>[]>;
   show(runId: string): Promise<RunDetail | undefined>;
-  replay(runId: string): Promise<{ status: string } | undefined>;
+  /** Undefined unless the run was failed. `injectedFaultsOff`: the faults its request injected, which the replay runs without. */
+  replay(runId: string): Promise<{ status: string; injectedFaultsOff?: string } | undefined>;
 }
 
 function store(): Store {
@@ -148,7 +155,9 @@ function store(): Store {
     },
     replay: async (runId) => {
       const response = await api(`/runs/${runId}/replay`, { method: 'POST' });
-      return response.status === 202 ? ((await response.json()) as { status: string }) : undefined;
+      if (response.status !== 202) return undefined;
+      const { status, injectedFaultsOff } = (await response.json()) as { status: string; injectedFaultsOff?: string };
+      return { status, injectedFaultsOff };
     },
   };
 }
@@ -169,7 +178,11 @@ function tableStore(tableName: string, region: string | undefined): Store {
       const loaded = await journal.load(runId);
       return loaded && runDetail(loaded);
     },
-    replay: (runId) => replayRun(journal, invoke, runId),
+    // Faults are injected under the dev server only: a deployed run has none to turn off.
+    replay: async (runId) => {
+      const run = await replayRun(journal, invoke, runId);
+      return run && { status: run.status };
+    },
   };
 }
 

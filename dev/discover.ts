@@ -21,7 +21,13 @@ export function appFileFromCdkJson(cdkJsonPath: string): string {
   return resolve(dirname(cdkJsonPath), file);
 }
 
-export function discoverEndpoints(appFile: string): Promise<DevEndpoint[]> {
+export interface DiscoveredApp {
+  endpoints: DevEndpoint[];
+  /** The app's own source files that building it loaded (the app file, its stacks and constructs), not its dependencies. */
+  sources: string[];
+}
+
+export function discoverEndpoints(appFile: string): Promise<DiscoveredApp> {
   const file = isAbsolute(appFile) ? appFile : resolve(appFile);
   const worker = new Worker(new URL(`./discover-worker${extname(import.meta.url)}`, import.meta.url), {
     workerData: { appFile: file },
@@ -29,10 +35,10 @@ export function discoverEndpoints(appFile: string): Promise<DevEndpoint[]> {
     stdout: true,
   });
   return new Promise((resolvePromise, reject) => {
-    worker.once('message', (message: { endpoints?: DevEndpoint[]; error?: string }) => {
+    worker.once('message', (message: { endpoints?: DevEndpoint[]; sources?: string[]; error?: string }) => {
       void worker.terminate();
       if (message.error) reject(new Error(`Loading the CDK app ${file} failed: ${message.error}`));
-      else resolvePromise(message.endpoints!);
+      else resolvePromise({ endpoints: message.endpoints!, sources: message.sources! });
     });
     worker.once('error', (error) => reject(new Error(`Loading the CDK app ${file} failed: ${error.message}`, { cause: error })));
   });

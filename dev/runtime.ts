@@ -22,7 +22,7 @@ export class HandlerRuntime {
   private loading: Promise<void> | undefined;
   private closed = false;
   private nextId = 1;
-  private readonly config: WorkerConfig;
+  private config: WorkerConfig;
   private readonly hooks: RuntimeHooks;
 
   constructor(config: WorkerConfig, hooks: RuntimeHooks) {
@@ -34,9 +34,18 @@ export class HandlerRuntime {
     return this.config.endpoints;
   }
 
-  /** Starts a worker with the current code; the previous one (if any) drains and stops. */
-  async load(): Promise<void> {
-    const generation = await this.spawn();
+  /**
+   * Starts a worker with the current code (serving `endpoints` from now on, if given); the previous
+   * one (if any) drains and stops. If the new code fails to load, the previous worker goes on.
+   */
+  async load(endpoints?: DevEndpoint[]): Promise<void> {
+    const config = endpoints ? { ...this.config, endpoints } : this.config;
+    const generation = await this.spawn(config);
+    if (this.closed) {
+      await generation.worker.terminate();
+      return;
+    }
+    this.config = config;
     const previous = this.current;
     this.current = generation;
     if (previous) void this.drain(previous);
@@ -62,8 +71,8 @@ export class HandlerRuntime {
     if (generation) await generation.worker.terminate();
   }
 
-  private spawn(): Promise<Generation> {
-    const worker = new Worker(new URL(`./worker${extname(import.meta.url)}`, import.meta.url), { workerData: this.config });
+  private spawn(config: WorkerConfig): Promise<Generation> {
+    const worker = new Worker(new URL(`./worker${extname(import.meta.url)}`, import.meta.url), { workerData: config });
     const generation: Generation = { worker, pending: new Map() };
     return new Promise((resolve, reject) => {
       worker.on('message', (message: FromWorker) => {

@@ -4,20 +4,21 @@
  */
 import { randomBytes } from 'node:crypto';
 import { stripTypeScriptTypes } from 'node:module';
-import { watch, type FSWatcher } from 'node:fs';
+import { realpathSync } from 'node:fs';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import type { Server } from 'node:http';
 import { join, relative, resolve } from 'node:path';
-import { createEventsHandler, createResultsHandler, DynamoJournal, LocalTimer, replayRun, RUN_ID_HEADER, type HttpResponse, type Level, type LogFields, type ResumeEvent, type RunStatus } from '../sdk/index.ts';
-import { appFileFromCdkJson, discoverEndpoints } from './discover.ts';
+import { createEventsHandler, createResultsHandler, DynamoJournal, LocalTimer, replayRun, RUN_ID_HEADER, type HttpResponse, type Level, type LogFields, type ResumeEvent } from '../sdk/index.ts';
+import { appFileFromCdkJson, discoverEndpoints, type DiscoveredApp } from './discover.ts';
 import { localDynamoClient, startDynamoLocal, type DynamoLocal } from './dynamodb-local.ts';
-import { createGateway, serve } from './gateway.ts';
+import { createGateway, serve, type GatewayRoute } from './gateway.ts';
 import type { DevEndpoint } from './protocol.ts';
 import { HandlerRuntime } from './runtime.ts';
 import { withTimerFaults, type TimerFaults } from './timer-faults.ts';
-import { runDetail, runSummary } from './views.ts';
+import { isRunStatus, RUN_STATUSES, runDetail, runSummary } from './views.ts';
+import { watchSources } from './watch.ts';
 import { sweepRuns } from '../sdk/routes/sweep.ts';
-import { ROUTES } from '../sdk/core/contract.ts';
+import { INJECT_FAILURE_HEADER, ROUTES } from '../sdk/core/contract.ts';
 
 export interface DevServerOptions {
   /** The project: where cdk.json is and what is watched for changes. Default: the current directory. */
@@ -56,7 +57,8 @@ export interface DevServerOptions {
 export interface DevServer {
   url: string;
   port: number;
-  endpoints: DevEndpoint[];
+  /** The endpoints served now: the app's are read again when one of its files changes. */
+  readonly endpoints: DevEndpoint[];
   journal: DynamoJournal;
   close(): Promise<void>;
 }
@@ -69,15 +71,17 @@ export async function startDevServer(options: DevServerOptions = {}): Promise<De
   // DynamoDB Local first: without Java there is nothing to serve, and that should say so at once.
   let local: DynamoLocal | undefined;
   if (!options.dynamoEndpoint) local = await startDynamoLocal({ persistDir: options.persistDir && (await ensureDir(resolve(cwd, options.persistDir))) });
-  let endpoints: DevEndpoint[];
+  let appFile: string | undefined;
+  let app: DiscoveredApp;
   try {
-    endpoints = options.endpoints ?? (await discoverEndpoints(options.app ? resolve(cwd, options.app) : appFileFromCdkJson(join(cwd, 'cdk.json'))));
+    if (!options.endpoints) appFile = options.app ? resolve(cwd, options.app) : appFileFromCdkJson(join(cwd, 'cdk.json'));
+    app = appFile ? await discoverEndpoints(appFile) : { endpoints: options.endpoints!, sources: [] };
   } catch (error) {
     await local?.stop();
     throw error;
   }
   try {
-    return await serveEndpoints(options, cwd, print, endpoints, local);
+    return await serveEndpoints(options, cwd, print, app, appFile, local);
   } catch (error) {
     // Nothing would stop DynamoDB Local's JVM once this throws: stop it here.
     await local?.stop();
@@ -85,15 +89,23 @@ export async function startDevServer(options: DevServerOptions = {}): Promise<De
   }
 }
 
-async function serveEndpoints(options: DevServerOptions, cwd: string, print: (line: string) => void, endpoints: DevEndpoint[], local: DynamoLocal | undefined): Promise<DevServer> {
+async function serveEndpoints(
+  options: DevServerOptions,
+  cwd: string,
+  print: (line: string) => void,
+  app: DiscoveredApp,
+  appFile: string | undefined,
+  local: DynamoLocal | undefined,
+): Promise<DevServer> {
   const dynamoEndpoint = options.dynamoEndpoint ?? local!.endpoint;
   const tableName = options.tableName ?? 'durable-dev';
   const journal = new DynamoJournal({ tableName, client: localDynamoClient(dynamoEndpoint) });
   await journal.ensureTable();
   const tokenSecret = await loadSecret(options.persistDir && resolve(cwd, options.persistDir));
 
-  const byName = new Map(endpoints.map((e) => [e.routeKey, e]));
-  const byFunction = new Map(endpoints.map((e) => [e.functionName, e]));
+  let { endpoints } = app;
+  let byName = new Map(endpoints.map((e) => [e.routeKey, e]));
+  let byFunction = new Map(endpoints.map((e) => [e.functionName, e]));
   const deliver = async (event: ResumeEvent) => {
     const endpoint = byFunction.get(event.functionName ?? '') ?? byName.get(event.endpoint);
     if (!endpoint) throw new Error(`No endpoint ${event.endpoint} is served to resume run ${event.runId}.`);
@@ -112,20 +124,34 @@ async function serveEndpoints(options: DevServerOptions, cwd: string, print: (li
 
   const results = createResultsHandler({ journal, tokenSecret, defaultWaitSeconds: options.resultsWaitSeconds });
   const events = createEventsHandler({ journal, timer });
-  const gateway = createGateway([
-    ...endpoints.map((e) => ({
-      routeKey: e.routeKey,
-      format: e.format,
-      timeoutMs: e.timeoutMs,
-      functionName: e.functionName,
-      invoke: (event: unknown) => runtime.invoke(e.functionName, event, e.timeoutMs),
-    })),
+  const kitRoutes: GatewayRoute[] = [
     { routeKey: ROUTES.results, format: '2.0', timeoutMs: 30_000, functionName: 'results', invoke: (event, context) => results(event, context) },
     // On AWS this route is IAM-authorized; the dev server listens on loopback only, like Inngest's.
     { routeKey: ROUTES.events, format: '2.0', timeoutMs: 30_000, functionName: 'events', invoke: (event, context) => events(event, context) },
-  ], { onTimeout: (route) => print(`✗ ${route.routeKey} did not answer within API Gateway's integration timeout`) });
+  ];
+  const gatewayFor = (served: DevEndpoint[]) =>
+    createGateway(
+      [
+        ...served.map((e) => ({
+          routeKey: e.routeKey,
+          format: e.format,
+          timeoutMs: e.timeoutMs,
+          functionName: e.functionName,
+          invoke: (event: unknown) => runtime.invoke(e.functionName, event, e.timeoutMs),
+        })),
+        ...kitRoutes,
+      ],
+      { onTimeout: (route) => print(`✗ ${route.routeKey} did not answer within API Gateway's integration timeout`) },
+    );
+  let gateway = gatewayFor(endpoints);
+  const serveNow = (next: DevEndpoint[]) => {
+    endpoints = next;
+    byName = new Map(endpoints.map((e) => [e.routeKey, e]));
+    byFunction = new Map(endpoints.map((e) => [e.functionName, e]));
+    gateway = gatewayFor(endpoints);
+  };
 
-  const api = createDashboardApi(journal, timer, endpoints, events);
+  const api = createDashboardApi(journal, timer, () => endpoints, events);
   const publicDir = options.publicDir ? resolve(cwd, options.publicDir) : join(cwd, 'public');
   const handle = async (request: Request): Promise<Response> => {
     const started = performance.now();
@@ -170,24 +196,49 @@ async function serveEndpoints(options: DevServerOptions, cwd: string, print: (li
   };
   sweep();
   const sweeper = setInterval(sweep, Math.max(250, Math.min(sweepGrace, 1_000)));
-  const watcher = options.watch === false ? undefined : watchSources(cwd, async (file) => {
-    try {
-      await runtime.load();
-      print(`⟳ ${relative(cwd, file)} changed: handlers reloaded`);
-    } catch (error) {
-      print(`✗ ${relative(cwd, file)} changed, but the handlers failed to load (still serving the previous code): ${(error as Error).message}`);
-    }
-  });
+  let appSources = new Set(app.sources);
+  let closing = false;
+  let reloading = Promise.resolve();
+  // One reload at a time, in the order the changes came.
+  const reload = (files: string[]) =>
+    (reloading = reloading.then(async () => {
+      if (closing) return;
+      const changed = files.map((file) => relative(cwd, file)).join(', ');
+      try {
+        // The loader names files by their real path; the watcher by the path under cwd.
+        if (appFile && files.some((file) => appSources.has(file) || appSources.has(realPath(file)))) {
+          // The app itself changed: an addEndpoint may have come or gone.
+          const next = await discoverEndpoints(appFile);
+          await runtime.load(next.endpoints);
+          const before = new Set(endpoints.map((e) => e.routeKey));
+          const after = new Set(next.endpoints.map((e) => e.routeKey));
+          const differences = [...[...after].filter((r) => !before.has(r)).map((r) => `+ ${r}`), ...[...before].filter((r) => !after.has(r)).map((r) => `- ${r}`)];
+          appSources = new Set(next.sources);
+          serveNow(next.endpoints);
+          print(`⟳ ${changed} changed: endpoints and handlers reloaded${differences.length ? ` (${differences.join(', ')})` : ''}`);
+        } else {
+          await runtime.load();
+          print(`⟳ ${changed} changed: handlers reloaded`);
+        }
+      } catch (error) {
+        print(`✗ ${changed} changed, but the app or its handlers failed to load (still serving the previous code): ${(error as Error).message}`);
+      }
+    }));
+  const watcher = options.watch === false ? undefined : await watchSources(cwd, { ignored: IGNORED, sources: SOURCE_FILES }, (files) => void reload(files));
 
   return {
     url,
     port: actualPort,
-    endpoints,
+    get endpoints() {
+      return endpoints;
+    },
     journal,
     close: async () => {
       clearInterval(sweeper);
       await sweeping;
+      closing = true;
       watcher?.close();
+      await reloading;
       timer.close();
       // Long-polls and running handlers would hold close() for up to 30 s: cut them.
       const closed = new Promise((done) => server.close(() => done(undefined)));
@@ -200,15 +251,16 @@ async function serveEndpoints(options: DevServerOptions, cwd: string, print: (li
   };
 }
 
-function createDashboardApi(journal: DynamoJournal, timer: LocalTimer, endpoints: DevEndpoint[], events: (event: unknown) => Promise<HttpResponse>) {
+function createDashboardApi(journal: DynamoJournal, timer: LocalTimer, endpoints: () => DevEndpoint[], events: (event: unknown) => Promise<HttpResponse>) {
   return async (request: Request, url: URL): Promise<Response> => {
     const path = url.pathname.replace(/\/+$/, '');
     if (path === '/_durable/api/executions' && request.method === 'POST') return endExecution(request, events);
     if (path === '/_durable' && !url.pathname.endsWith('/')) return Response.redirect(`${url.origin}/_durable/`, 301);
-    if (path === '/_durable/api/endpoints') return Response.json({ endpoints: endpoints.map(({ routeKey, format, functionName }) => ({ routeKey, format, functionName })) });
+    if (path === '/_durable/api/endpoints') return Response.json({ endpoints: endpoints().map(({ routeKey, format, functionName }) => ({ routeKey, format, functionName })) });
     if (path === '/_durable/api/runs' && request.method === 'GET') {
-      const status = url.searchParams.get('status') as RunStatus | null;
-      const runs = await journal.listRuns({ status: status ?? undefined, endpoint: url.searchParams.get('endpoint') ?? undefined, limit: Number(url.searchParams.get('limit') ?? 100) });
+      const status = url.searchParams.get('status') || undefined;
+      if (status !== undefined && !isRunStatus(status)) return Response.json({ error: `Unknown status '${status}'. Statuses: ${RUN_STATUSES.join(', ')}.` }, { status: 400 });
+      const runs = await journal.listRuns({ status, endpoint: url.searchParams.get('endpoint') ?? undefined, limit: Number(url.searchParams.get('limit') ?? 100) });
       return Response.json({ runs: runs.map(runSummary) });
     }
     const detail = /^\/_durable\/api\/runs\/([0-9A-Z]{26})(\/replay)?$/.exec(path);
@@ -218,7 +270,9 @@ function createDashboardApi(journal: DynamoJournal, timer: LocalTimer, endpoints
         if (request.method !== 'POST') return Response.json({ error: 'Use POST to replay a run.' }, { status: 405 });
         const replayed = await replayRun(journal, timer, runId);
         if (!replayed) return Response.json({ error: `Run ${runId} is not failed (only failed runs can be replayed), or does not exist.` }, { status: 409 });
-        return Response.json({ runId, status: replayed.status }, { status: 202 });
+        // Said in the answer, because the request still shows the header: the replay ignores it.
+        const injected = (await journal.load(runId))?.request.headers[INJECT_FAILURE_HEADER];
+        return Response.json({ runId, status: replayed.status, ...(injected ? { injectedFaultsOff: injected } : {}) }, { status: 202 });
       }
       const loaded = await journal.load(runId);
       if (!loaded) return Response.json({ error: `No run ${runId}.` }, { status: 404 });
@@ -320,17 +374,14 @@ async function publicFile(dir: string, pathname: string): Promise<Response | und
 
 const IGNORED = /(^|\/)(node_modules|\.git|\.durable|dist|cdk\.out|coverage)(\/|$)/;
 
-function watchSources(cwd: string, onChange: (file: string) => Promise<void>): FSWatcher {
-  let timer: NodeJS.Timeout | undefined;
-  let last = '';
-  return watch(cwd, { recursive: true }, (_event, file) => {
-    if (!file || IGNORED.test(file) || !/\.(ts|mts|js|mjs|json)$/.test(file)) return;
-    last = join(cwd, file);
-    clearTimeout(timer);
-    // Editors write a file in several steps: reload once they are done.
-    timer = setTimeout(() => void onChange(last), 150);
-  });
+function realPath(file: string): string {
+  try {
+    return realpathSync(file);
+  } catch {
+    return file; // deleted since
+  }
 }
+const SOURCE_FILES = /\.(ts|mts|js|mjs|json)$/;
 
 async function ensureDir(dir: string): Promise<string> {
   await mkdir(dir, { recursive: true });

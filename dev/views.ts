@@ -1,6 +1,15 @@
 /** What the dashboard API and the CLI show of a run: no lease internals, step outputs as JSON. */
-import type { LoadedRun, RunRecord } from '../sdk/core/records.ts';
+import type { LoadedRun, RunRecord, RunStatus } from '../sdk/core/records.ts';
 import { deserialize } from '../sdk/core/serialization.ts';
+
+const STATUSES: Record<RunStatus, true> = { running: true, sleeping: true, waiting: true, completed: true, failed: true };
+
+/** The statuses a run can have, for filters: what the dashboard and `durable runs list --status` accept. */
+export const RUN_STATUSES = Object.keys(STATUSES) as RunStatus[];
+
+export function isRunStatus(value: string): value is RunStatus {
+  return Object.hasOwn(STATUSES, value);
+}
 
 export function runSummary(run: RunRecord) {
   const { runId, endpoint, status, attempt, createdAt, updatedAt, wakeAt, error } = run;

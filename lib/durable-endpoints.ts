@@ -1,4 +1,4 @@
-import { Duration, RemovalPolicy } from 'aws-cdk-lib';
+import { Duration, RemovalPolicy, Validations } from 'aws-cdk-lib';
 import type { IAuthorizer, IRestApi } from 'aws-cdk-lib/aws-apigateway';
 import { HttpApi, LogGroupLogDestination, type HttpStage, type IHttpRouteAuthorizer } from 'aws-cdk-lib/aws-apigatewayv2';
 import type { Rule } from 'aws-cdk-lib/aws-events';
@@ -13,7 +13,7 @@ import type { IStateMachine, StateMachine } from 'aws-cdk-lib/aws-stepfunctions'
 import { Construct } from 'constructs';
 import { resolve } from 'node:path';
 import { ENV, ROUTES, endpointRegistry, type EndpointDefinition } from '../sdk/core/contract.ts';
-import { addRoute, apiTypeOf, isRouteKey, urlOf } from './api.ts';
+import { addRoute, apiTypeOf, isRouteKey, routeScope, urlOf } from './api.ts';
 import { EventsRoute } from './events-route.ts';
 import { JournalTable } from './journal-table.ts';
 import { kitFunction, logGroup } from './kit-function.ts';
@@ -69,6 +69,14 @@ export interface DurableEndpointProps {
   readonly bundling?: BundlingOptions;
   /** Authorizer for the route: `IHttpRouteAuthorizer` on an HTTP API, `IAuthorizer` on a REST API. Default none. */
   readonly authorizer?: IHttpRouteAuthorizer | IAuthorizer;
+  /**
+   * Why the route is open to anyone, for a route that is public on purpose (an example, a webhook
+   * that checks its own signature): cdk-nag's findings about a route without authorization
+   * (`AwsSolutions-APIG4`, and `AwsSolutions-COG4` on a REST API) are acknowledged with this
+   * reason. Without it (and without `authorizer`), `cdk synth` with the AwsSolutions checks
+   * reports the route. Not with `authorizer`.
+   */
+  readonly public?: string;
   /**
    * The Standard workflows the handler starts with `step.startExecution`: the function may
    * `states:StartExecution` exactly these, and their executions' ends reach `step.waitForExecution`
@@ -276,6 +284,12 @@ export class DurableEndpoints extends Construct {
         `DurableEndpoints.addEndpoint(${routeKey}): ${ENV.dev} turns on fault injection, which only the local dev server may use; remove it from \`environment\`.`,
       );
     }
+    if (props.public !== undefined && props.authorizer) {
+      throw new Error(`DurableEndpoints.addEndpoint: ${routeKey} has an authorizer, so it is not public: drop \`public\` or \`authorizer\`.`);
+    }
+    if (props.public !== undefined && props.public.trim().length < 10) {
+      throw new Error(`DurableEndpoints.addEndpoint: ${routeKey}: \`public\` is the reason the route needs no authorization, for whoever reviews it; say why in a sentence.`);
+    }
     const entry = resolve(props.entry);
     const handler = props.handler ?? 'handler';
     const timeout = props.timeout ?? Duration.seconds(29);
@@ -295,6 +309,10 @@ export class DurableEndpoints extends Construct {
     this.watchExecutions(...(props.stateMachines ?? []));
 
     addRoute(this.api, routeKey, fn, props.authorizer);
+    if (props.public !== undefined) {
+      const route = Validations.of(routeScope(this.api, routeKey));
+      for (const id of this.apiType === 'http' ? ['AwsSolutions-APIG4'] : ['AwsSolutions-APIG4', 'AwsSolutions-COG4']) route.acknowledge({ id, reason: props.public });
+    }
     this.endpoints.push({ routeKey, entry, handler, apiType: this.apiType, timeoutMs: timeout.toMilliseconds(), functionName: fn.node.path, function: fn });
     return fn;
   }

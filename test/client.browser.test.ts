@@ -27,9 +27,11 @@ describe('durableFetch in Chromium, on a page served by the dev server', () => {
 
     expect(JSON.parse((await page.textContent('#result'))!)).toMatchObject({ success: true, result: { fields: 1 } });
     const statuses = await page.locator('#statuses li').allTextContents();
-    expect(statuses[0]).toMatch(/^retrying/);
-    expect(statuses).toContainEqual(expect.stringMatching(/^completed/));
-    expect(statuses.at(-1)).toMatch(/^HTTP 200 after \d+ ms$/);
+    expect(statuses[0]).toMatch(/^POST \/process sent · \d+\.\d s$/);
+    expect(statuses[1]).toMatch(/^retrying \(run [0-9A-Z]{26}\) · \d+\.\d s$/);
+    expect(statuses).toContainEqual(expect.stringMatching(/^completed \(run [0-9A-Z]{26}\)/));
+    expect(statuses.at(-1)).toMatch(/^HTTP 200 · \d+\.\d s$/);
+    expect(await page.locator('#waiting').isHidden()).toBe(true);
     expect(errors).toEqual([]);
   });
 
@@ -44,5 +46,42 @@ describe('durableFetch in Chromium, on a page served by the dev server', () => {
     await page.waitForFunction(() => document.getElementById('result')!.textContent!.includes('approved'), undefined, { timeout: 20_000 });
 
     expect(JSON.parse((await page.textContent('#result'))!)).toEqual({ orderId: 'browser-order-1', approved: true });
+  });
+});
+
+describe('the example page while a call waits, and when the dev server stops', () => {
+  let server: Awaited<ReturnType<typeof startTestDevServer>>;
+  let browser: Browser;
+  beforeAll(async () => {
+    [server, browser] = await Promise.all([
+      startTestDevServer({
+        publicDir: resolve('examples/public'),
+        endpoints: [{ routeKey: 'GET /remind', entry: resolve('examples/remind.ts'), handler: 'handler', format: '2.0', timeoutMs: 29_000, functionName: 'Remind' }],
+      }),
+      launchChromium(),
+    ]);
+  });
+  afterAll(async () => {
+    await browser?.close();
+    await server?.close();
+  });
+
+  it('shows how long the call has waited, then the error on the page instead of in the console', async () => {
+    const page = await browser.newPage();
+    const errors: string[] = [];
+    page.on('pageerror', (error) => errors.push(error.message));
+    await page.goto(`${server.url}/`);
+
+    await page.click('#remind'); // sleeps 5 s: the browser waits on the results URL meanwhile
+    await page.waitForFunction(() => /^Waiting for the response… [1-9]\d* s$/.test(document.getElementById('waiting')!.textContent!), undefined, { timeout: 10_000 });
+    expect(await page.locator('#statuses li').first().textContent()).toMatch(/^GET \/remind\?after=5s sent/);
+
+    await server.close();
+
+    await page.waitForFunction(() => document.getElementById('result')!.classList.contains('error'), undefined, { timeout: 15_000 });
+    expect(await page.textContent('#result')).toMatch(/^The call failed: TypeError: Failed to fetch\. Is the dev server still running/);
+    expect(await page.locator('#statuses li').last().textContent()).toMatch(/^failed: Failed to fetch · /);
+    expect(await page.locator('#waiting').isHidden()).toBe(true);
+    expect(errors).toEqual([]);
   });
 });

@@ -1,11 +1,12 @@
 import { execFile, spawn } from 'node:child_process';
-import { mkdtemp, readFile, symlink, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, rename, rm, symlink, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { startDevServer } from '../dev/server.ts';
 import { postProcess, startTestDevServer } from './support/dev-server.ts';
+import { scratchDir } from './support/scratch.ts';
 
 const run = promisify(execFile);
 const node = resolve('node_modules/.bin/node');
@@ -104,6 +105,17 @@ describe('durable dev serving the example POST /process', () => {
       expect(stdout).toMatch(/enrich-data\s+completed\s+attempts 1/);
     });
 
+    it('refuses an unknown status instead of listing no runs', async () => {
+      const failure = await cli('runs', 'list', '--url', server.url, '--status', 'bogus').catch((error) => error);
+
+      expect(failure.code).toBe(1);
+      expect(failure.stderr).toContain("Unknown status 'bogus'. Statuses: running, sleeping, waiting, completed, failed.");
+      expect(failure.stdout).toBe('');
+      const api = await fetch(`${server.url}/_durable/api/runs?status=bogus`);
+      expect(api.status).toBe(400);
+      expect((await api.json()).error).toContain("Unknown status 'bogus'");
+    });
+
     it('fails with a clear message for an unknown run', async () => {
       await expect(cli('runs', 'show', '01JAAAAAAAAAAAAAAAAAAAAAAA', '--url', server.url)).rejects.toMatchObject({
         stderr: expect.stringContaining('No run 01JAAAAAAAAAAAAAAAAAAAAAAA'),
@@ -163,6 +175,82 @@ export const handler = durableHandler(async () => {
       await server.close();
     }
   });
+});
+
+describe('durable replay of a run that failed from injected faults', () => {
+  let server: Awaited<ReturnType<typeof startTestDevServer>>;
+  beforeAll(async () => {
+    server = await startTestDevServer();
+  });
+  afterAll(() => server.close());
+
+  it('runs the replay without the injected faults (a replay means the cause is fixed), and says so', async () => {
+    // More injected failures than the step has attempts: the run fails for good.
+    const failed = await postProcess(server.url, { 'x-durable-inject-failure': 'notify:9:1ms' });
+    const runId = failed.headers.get('x-durable-run-id')!;
+    expect(failed.status).toBe(500);
+
+    const { stdout } = await cli('replay', runId, '--url', server.url);
+
+    expect(stdout).toContain(`Run ${runId} is running again from its failed step.`);
+    expect(stdout).toContain('Without the faults its request injected (x-durable-inject-failure: notify:9:1ms)');
+    let detail;
+    for (let i = 0; i < 200; i++) {
+      detail = await (await fetch(`${server.url}/_durable/api/runs/${runId}`)).json();
+      if (detail.run.status !== 'running') break;
+      await new Promise((r) => setTimeout(r, 50));
+    }
+    expect(detail.run.status).toBe('completed');
+    expect(detail.run.response.statusCode).toBe(200);
+    expect(detail.run.replayedAt).toEqual(expect.any(String));
+    expect(detail.steps.map((s: { id: string; attempts: number }) => [s.id, s.attempts])).toEqual([
+      ['enrich-data', 1],
+      ['process', 1],
+      ['notify', 1], // its failed attempts were reset by the replay; the first attempt after it succeeded
+    ]);
+    expect(server.lines).toContainEqual(expect.stringContaining(`x-durable-inject-failure off: the run was replayed, and a replay runs without injected faults run ${runId}`));
+  });
+
+  it('keeps the faults off in the attempts after the replay', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'durable-replay-faults-'));
+    const entry = join(dir, 'pause.ts');
+    await writeFile(
+      entry,
+      `import { durableHandler, step } from ${JSON.stringify(resolve('sdk/index.ts'))};
+export const handler = durableHandler(async () => {
+  await step.run('a', () => 'a');
+  await step.sleep('pause', '3s'); // longer than inlineDelayMax: the run suspends, a later attempt goes on
+  await step.run('c', () => 'c');
+  return { statusCode: 200, body: 'done' };
+});
+`,
+    );
+    const replayServer = await startTestDevServer({ cwd: dir, endpoints: [{ routeKey: 'POST /pause', entry, handler: 'handler', format: '2.0', timeoutMs: 10_000, functionName: 'Pause' }] });
+    try {
+      // 'a' fails for good at once; 'c' would fail for good too, in a later attempt, if its faults came back.
+      const failed = await fetch(`${replayServer.url}/pause`, { method: 'POST', headers: { 'x-durable-inject-failure': 'a:9:1ms,c:9:1ms' } });
+      const runId = failed.headers.get('x-durable-run-id')!;
+      expect(failed.status).toBe(500);
+
+      await cli('replay', runId, '--url', replayServer.url);
+
+      let detail;
+      for (let i = 0; i < 300; i++) {
+        detail = await (await fetch(`${replayServer.url}/_durable/api/runs/${runId}`)).json();
+        if (['completed', 'failed'].includes(detail.run.status)) break;
+        await new Promise((r) => setTimeout(r, 50));
+      }
+      expect(detail.run.status).toBe('completed');
+      expect(detail.run.attempt).toBeGreaterThanOrEqual(3); // the replay's attempt suspended; another one finished
+      expect(detail.steps.map((s: { id: string; attempts: number }) => [s.id, s.attempts])).toEqual([
+        ['a', 1],
+        ['pause', 1],
+        ['c', 1],
+      ]);
+    } finally {
+      await replayServer.close();
+    }
+  }, 60_000);
 });
 
 describe('durable dev events and context', () => {
@@ -327,6 +415,16 @@ describe('the CLI on a deployed journal table (--table)', () => {
 });
 
 describe('durable dev, hot reload', () => {
+  /** Asks until the answer is `expected` (a reload takes a moment), and returns the last answer. */
+  async function answerBecomes(url: string, expected: string): Promise<string> {
+    let body = '';
+    for (let i = 0; i < 150 && body !== expected; i++) {
+      await new Promise((r) => setTimeout(r, 100));
+      body = await (await fetch(url)).text();
+    }
+    return body;
+  }
+
   it('serves a changed handler file without a restart', async () => {
     const dir = await mkdtemp(join(tmpdir(), 'durable-reload-'));
     const entry = join(dir, 'hello.ts');
@@ -351,6 +449,71 @@ describe('durable dev, hot reload', () => {
       await server.close();
     }
   });
+
+  it('keeps reloading a handler file that editors save by writing a new file and renaming it over the old one', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'durable-rename-'));
+    const entry = join(dir, 'hello.ts');
+    const source = (greeting: string) => `export const handler = async () => ({ statusCode: 200, body: '${greeting}' });\n`;
+    await writeFile(entry, source('v1'));
+    const server = await startTestDevServer({
+      cwd: dir,
+      watch: true,
+      endpoints: [{ routeKey: 'GET /hello', entry, handler: 'handler', format: '2.0', timeoutMs: 3_000, functionName: 'Hello' }],
+    });
+    try {
+      expect(await (await fetch(`${server.url}/hello`)).text()).toBe('v1');
+      for (const version of ['v2', 'v3', 'v4']) {
+        // What editors, `sed -i` and `git checkout` do: the file is replaced by another inode.
+        await writeFile(join(dir, `.hello.ts.${version}.tmp`), source(version));
+        await rename(join(dir, `.hello.ts.${version}.tmp`), entry);
+
+        expect(await answerBecomes(`${server.url}/hello`, version)).toBe(version);
+      }
+    } finally {
+      await server.close();
+    }
+  });
+
+  it('serves an endpoint added to the CDK app without a restart, and stops serving one removed from it', async () => {
+    // In the repository, where the app imports the kit and aws-cdk-lib as a user's app does; served
+    // through a symbolic link to its folder (as macOS's /tmp is one), which the loader resolves.
+    const { dir: real, remove } = await scratchDir('durable-app');
+    const dir = `${real}-link`;
+    await symlink(real, dir);
+    const appFile = join(dir, 'app.ts');
+    const app = (...routes: string[]) =>
+      [
+        `import { App, Stack } from 'aws-cdk-lib';`,
+        `import { DurableEndpoints } from 'durable-endpoints/cdk';`,
+        `const durable = new DurableEndpoints(new Stack(new App(), 'Reloaded'), 'Durable');`,
+        ...routes.map((route) => `durable.addEndpoint(${JSON.stringify(route)}, { entry: ${JSON.stringify(join(dir, 'hello.ts'))} });`),
+        '',
+      ].join('\n');
+    await writeFile(join(dir, 'hello.ts'), `export const handler = async (event: any) => ({ statusCode: 200, body: 'hello from ' + event.routeKey });\n`);
+    await writeFile(appFile, app('GET /one'));
+    const server = await startTestDevServer({ cwd: dir, app: appFile, watch: true });
+    try {
+      expect(await (await fetch(`${server.url}/one`)).text()).toBe('hello from GET /one');
+      expect((await fetch(`${server.url}/two`)).status).toBe(404);
+
+      await writeFile(appFile, app('GET /one', 'GET /two'));
+
+      expect(await answerBecomes(`${server.url}/two`, 'hello from GET /two')).toBe('hello from GET /two');
+      expect(server.endpoints.map((e) => e.routeKey)).toEqual(['GET /one', 'GET /two']);
+      expect(server.lines).toContainEqual(expect.stringMatching(/app\.ts changed: endpoints and handlers reloaded \(\+ GET \/two\)$/));
+      const { endpoints } = await (await fetch(`${server.url}/_durable/api/endpoints`)).json();
+      expect(endpoints.map((e: { routeKey: string }) => e.routeKey)).toEqual(['GET /one', 'GET /two']);
+
+      await writeFile(appFile, app('GET /two'));
+
+      expect(await answerBecomes(`${server.url}/one`, '{"message":"Not Found"}')).toBe('{"message":"Not Found"}');
+      expect(await (await fetch(`${server.url}/two`)).text()).toBe('hello from GET /two');
+    } finally {
+      await server.close();
+      await rm(dir);
+      await remove();
+    }
+  }, 60_000);
 });
 
 describe('durable dev --persist', () => {

@@ -263,7 +263,7 @@ describe.each(journalAdapters)('$name', ({ create }) => {
       expect(await journal.listRuns({ limit: 1_000 })).toHaveLength(101);
     });
 
-    it('reopens a failed run: its failed steps get fresh retries, the rest stay memoized', async () => {
+    it('reopens a failed run, marked replayed: its failed steps get fresh retries, the rest stay memoized', async () => {
       const journal = await create();
       const done = stepRecord(0);
       const failed = stepRecord(1, { status: 'failed', attempts: 5, output: undefined, error: { name: 'Error', message: 'boom' } });
@@ -272,7 +272,7 @@ describe.each(journalAdapters)('$name', ({ create }) => {
       const reopened = await journal.reopen(run.runId);
 
       const { error: _error, response: _response, ...kept } = run;
-      expect(reopened).toEqual({ ...kept, status: 'running', wakeAt: expect.any(String), updatedAt: reopened?.wakeAt });
+      expect(reopened).toEqual({ ...kept, status: 'running', wakeAt: expect.any(String), updatedAt: reopened?.wakeAt, replayedAt: reopened?.wakeAt });
       const loaded = await journal.load(run.runId);
       expect(loaded?.run).toEqual(reopened);
       expect(loaded?.run).not.toHaveProperty('error');

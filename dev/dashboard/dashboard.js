@@ -17,18 +17,41 @@ function el(tag, props = {}, ...children) {
 
 const time = (iso) => (iso ? new Date(iso).toLocaleTimeString() : '');
 const ms = (from, to) => Math.max(0, Date.parse(to) - Date.parse(from));
+const INJECT_FAILURE_HEADER = 'x-durable-inject-failure';
+let endpoints = [];
 
 async function loadEndpoints() {
-  const { endpoints } = await api('/endpoints');
+  ({ endpoints } = await api('/endpoints'));
   for (const { routeKey } of endpoints) $('endpoint-filter').append(el('option', { value: routeKey }, routeKey));
 }
 
+/** A curl command that calls one of the served endpoints on this server, as README shows it: -L, and no -X POST (curl would POST the results URL too). */
+function exampleCall() {
+  const known = endpoints.find((e) => e.routeKey === 'POST /process');
+  if (known) return `curl -L ${location.origin}/process -d '{"userId":"u1","data":{}}'`;
+  const any = endpoints.find((e) => /^(GET|POST) /.test(e.routeKey));
+  if (!any) return undefined;
+  const [method, path] = any.routeKey.split(' ');
+  return `curl -L ${location.origin}${path}${method === 'POST' ? ` -d '{}'` : ''}`;
+}
+
+function showEmpty(filtered) {
+  const call = exampleCall();
+  $('no-runs').replaceChildren(
+    ...(filtered ? ['No runs match these filters.'] : call ? ['No runs yet. Call an endpoint, e.g. ', el('code', {}, call)] : ['No runs yet: call an endpoint.']),
+  );
+}
+
+const filters = () => ({ status: $('status-filter').value, endpoint: $('endpoint-filter').value });
+
 async function refreshRuns() {
+  const { status, endpoint } = filters();
   const query = new URLSearchParams();
-  if ($('status-filter').value) query.set('status', $('status-filter').value);
-  if ($('endpoint-filter').value) query.set('endpoint', $('endpoint-filter').value);
+  if (status) query.set('status', status);
+  if (endpoint) query.set('endpoint', endpoint);
   const { runs } = await api(`/runs?${query}`);
   $('no-runs').hidden = runs.length > 0;
+  if (runs.length === 0) showEmpty(Boolean(status || endpoint));
   $('run-rows').replaceChildren(
     ...runs.map((run) => {
       const row = el(
@@ -46,6 +69,7 @@ async function refreshRuns() {
 }
 
 function select(runId) {
+  if (runId !== selected) $('replay-note').hidden = true;
   selected = runId;
   location.hash = `#/runs/${runId}`;
   void refresh();
@@ -54,11 +78,17 @@ function select(runId) {
 async function refreshDetail() {
   if (!selected) return;
   const detail = await api(`/runs/${selected}`);
-  if (detail.error) return;
+  if (detail.error) {
+    $('detail').hidden = true;
+    return;
+  }
   const { run, request, steps } = detail;
-  $('detail').hidden = false;
+  // A run the filters leave out of the list is left out of the page too.
+  const { status, endpoint } = filters();
+  $('detail').hidden = Boolean((status && run.status !== status) || (endpoint && run.endpoint !== endpoint));
+  const replayed = run.replayedAt ? ` · replayed ${time(run.replayedAt)}${request.headers[INJECT_FAILURE_HEADER] ? ' without injected faults' : ''}` : '';
   $('detail-title').replaceChildren(`${run.endpoint} · `, el('span', { class: `status status-${run.status}`, id: 'detail-status' }, run.status));
-  $('detail-meta').textContent = `run ${run.runId} · attempt ${run.attempt} · started ${time(run.createdAt)} · updated ${time(run.updatedAt)}${run.wakeAt ? ` · next attempt ${time(run.wakeAt)}` : ''}`;
+  $('detail-meta').textContent = `run ${run.runId} · attempt ${run.attempt} · started ${time(run.createdAt)} · updated ${time(run.updatedAt)}${run.wakeAt ? ` · next attempt ${time(run.wakeAt)}` : ''}${replayed}`;
   $('detail-error').hidden = !run.error;
   $('detail-error').textContent = run.error ? `${run.error.name}: ${run.error.message}` : '';
   $('replay').hidden = run.status !== 'failed';
@@ -97,15 +127,27 @@ async function refresh() {
   try {
     await Promise.all([refreshRuns(), refreshDetail()]);
     $('live').textContent = '● live';
+    $('live').className = 'live-ok';
   } catch {
     $('live').textContent = '○ dev server unreachable';
+    $('live').className = 'live-down';
   }
 }
 
 $('replay').onclick = async () => {
   $('replay').disabled = true;
-  await fetch(`/_durable/api/runs/${selected}/replay`, { method: 'POST' });
-  $('replay').disabled = false;
+  try {
+    const response = await fetch(`/_durable/api/runs/${selected}/replay`, { method: 'POST' });
+    const answer = await response.json();
+    $('replay-note').textContent = response.ok
+      ? `Running again from its failed step${answer.injectedFaultsOff ? `, without the faults its request injected (${answer.injectedFaultsOff}): a replay takes the cause as fixed.` : '.'}`
+      : answer.error;
+  } catch (error) {
+    $('replay-note').textContent = `The replay was not sent: ${error.message}`;
+  } finally {
+    $('replay-note').hidden = false;
+    $('replay').disabled = false;
+  }
   await refresh();
 };
 $('filters').onchange = () => void refresh();

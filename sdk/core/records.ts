@@ -24,6 +24,11 @@ export interface RunRecord {
   leaseExpiresAt?: number;
   response?: HttpResponse;
   error?: SerializedError;
+  /**
+   * When a replay last reopened the failed run. A replay means the cause is fixed, so from then on
+   * the run's attempts run without injected faults (`x-durable-inject-failure` on its request).
+   */
+  replayedAt?: string;
   /** Epoch seconds: DynamoDB's TTL deletes the run's items some time after this. */
   ttl: number;
   /** Resumes the sweep armed for the run since an attempt last made progress (see `sweepRuns`). */

@@ -318,6 +318,7 @@ export class DurableEndpoint {
       owner,
       steps: loaded.steps,
       fence: { runId: leased.runId, owner },
+      replayedAt: leased.replayedAt,
       dueAt: event.at ? Date.parse(event.at) : now,
       ttl: leased.ttl,
       // Nobody waits on a resume: it works until shortly before the Lambda's own timeout.
@@ -342,6 +343,7 @@ export class DurableEndpoint {
       owner: string;
       steps: StepRecord[];
       fence?: Fence;
+      replayedAt?: string;
       handoffAt: number;
       dueAt: number;
       /** What the run's items are already kept until (a resume: the run's). */
@@ -351,8 +353,12 @@ export class DurableEndpoint {
     const { options } = this;
     const clock = options.clock();
     const where = `Run ${fields.runId} of ${fields.endpoint}`;
-    const faults = options.faults(fields.request, where);
-    if (!faults && fields.request.headers[INJECT_FAILURE_HEADER] !== undefined) {
+    const injecting = fields.request.headers[INJECT_FAILURE_HEADER] !== undefined;
+    // A replay means the cause is fixed: the faults injected into the request are not.
+    const faults = fields.replayedAt ? undefined : options.faults(fields.request, where);
+    if (injecting && fields.replayedAt) {
+      log('info', `${INJECT_FAILURE_HEADER} off: the run was replayed, and a replay runs without injected faults`, { endpoint: fields.endpoint, runId: fields.runId });
+    } else if (!faults && injecting) {
       log('warn', `${INJECT_FAILURE_HEADER} ignored: fault injection works only under the dev server`, { where });
     }
     return new Attempt({

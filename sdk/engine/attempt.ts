@@ -60,6 +60,8 @@ export interface AttemptInit {
   dueAt: number;
   clock: Clock;
   faults?: FaultInjector;
+  /** The run's `replayedAt`, kept on every run item this attempt writes. */
+  replayedAt?: string;
   /** What `step.startExecution` starts executions with; called on first use. */
   stepFunctions: () => StepFunctions;
 }
@@ -298,6 +300,7 @@ export class Attempt {
         createdAt: this.createdAt,
         updatedAt: new Date(this.clock.now()).toISOString(),
         ttl: this.ttl,
+        ...(this.init.replayedAt ? { replayedAt: this.init.replayedAt } : {}),
         ...(live ? { leaseOwner: this.init.owner, leaseExpiresAt: this.init.leaseExpiresAt } : {}),
         ...fields,
       },

@@ -211,11 +211,12 @@ export function writeKey(write: JournalWrite): string {
 }
 
 /**
- * What reopening a failed run writes (every adapter alike): the run due again now, without lease,
- * response or error, and its failed steps reset to a fresh set of retries; the run item last.
+ * What reopening a failed run writes (every adapter alike): the run due again now, marked replayed,
+ * without lease, response or error, and its failed steps reset to a fresh set of retries; the run
+ * item last.
  */
 export function reopenedRun(loaded: LoadedRun, now: string): JournalWrite[] {
-  const run: RunRecord = { ...loaded.run, status: 'running', wakeAt: now, updatedAt: now, response: undefined, error: undefined };
+  const run: RunRecord = { ...loaded.run, status: 'running', wakeAt: now, updatedAt: now, replayedAt: now, response: undefined, error: undefined };
   delete run.leaseOwner;
   delete run.leaseExpiresAt;
   const retried = loaded.steps

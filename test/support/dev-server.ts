@@ -16,7 +16,8 @@ export async function startTestDevServer(options: DevServerOptions = {}) {
     log: (line) => lines.push(line),
     ...options,
   });
-  return { ...server, lines };
+  // Not a spread: `endpoints` is a getter, read again when the app changes.
+  return Object.assign(server, { lines });
 }
 
 export const processBody = { userId: 'u-1', data: { item: 'book', qty: 2 } };
