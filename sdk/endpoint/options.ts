@@ -7,6 +7,7 @@ import type { Journal } from '../journal/journal.ts';
 import type { Timer } from '../timers/timer.ts';
 import type { StepFunctions } from '../workflows/step-functions.ts';
 import { defaultClock, defaultFaults, defaultJournal, defaultStepFunctions, defaultTimer, secretSource, type FaultSource, type SecretOption } from './deployment.ts';
+import { resolveLimits, type EndpointLimits, type FlowOptions } from './flow-control.ts';
 
 export interface FailureInfo {
   runId: string;
@@ -14,7 +15,7 @@ export interface FailureInfo {
   error: SerializedError;
 }
 
-export interface DurableOptions {
+export interface DurableOptions extends FlowOptions {
   /** The endpoint's name in the journal and in resume events. Default: the route key, e.g. `'POST /process'`. */
   name?: string;
   /** Retries per step after its first attempt. Default 4. */
@@ -84,6 +85,8 @@ export interface ResolvedOptions {
   stepFunctions: () => StepFunctions;
   clock: () => Clock;
   faults: FaultSource;
+  /** Flow control: `concurrency`, `throttle` and `rateLimit`, checked. */
+  limits: EndpointLimits;
 }
 
 /** Every default of `durable()` in one place, checked once when the endpoint is created. */
@@ -111,5 +114,6 @@ export function resolveOptions(options: DurableOptions = {}): ResolvedOptions {
     stepFunctions: () => options.stepFunctions ?? defaultStepFunctions(),
     clock: defaultClock,
     faults: (request, where) => defaultFaults()?.(request, where),
+    limits: resolveLimits(options),
   };
 }
