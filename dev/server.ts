@@ -14,7 +14,7 @@ import { localDynamoClient, startDynamoLocal, type DynamoLocal } from './dynamod
 import { createGateway, serve } from './gateway.ts';
 import type { DevEndpoint } from './protocol.ts';
 import { HandlerRuntime } from './runtime.ts';
-import { runDetail, runSummary } from './views.ts';
+import { flowSummaries, runDetail, runSummary } from './views.ts';
 import { sweepRuns } from '../sdk/routes/sweep.ts';
 import { ROUTES } from '../sdk/core/contract.ts';
 
@@ -194,6 +194,7 @@ function createDashboardApi(journal: DynamoJournal, timer: LocalTimer, endpoints
     const path = url.pathname.replace(/\/+$/, '');
     if (path === '/_durable' && !url.pathname.endsWith('/')) return Response.redirect(`${url.origin}/_durable/`, 301);
     if (path === '/_durable/api/endpoints') return Response.json({ endpoints: endpoints.map(({ routeKey, format, functionName }) => ({ routeKey, format, functionName })) });
+    if (path === '/_durable/api/flow' && request.method === 'GET') return Response.json({ limits: flowSummaries(await journal.listFlow()) });
     if (path === '/_durable/api/runs' && request.method === 'GET') {
       const status = url.searchParams.get('status') as RunStatus | null;
       const runs = await journal.listRuns({ status: status ?? undefined, endpoint: url.searchParams.get('endpoint') ?? undefined, limit: Number(url.searchParams.get('limit') ?? 100) });
