@@ -229,7 +229,7 @@ export class DurableEndpoint {
     const token = signToken(secret!, attempt.runId, new Date(now + this.options.tokenTtl));
     const url = resultUrl(this.options.resultsBaseUrl ?? apiBaseUrl(attempt.request), attempt.runId, token);
     // A run queued for a slot may start any moment, like one waiting for an event: its wake time is only the sweep's backstop.
-    return seeOther(attempt.runId, url, retryAfterSeconds(wakeAt, reason === 'timeout' || reason === 'slot', now), status);
+    return seeOther(attempt.runId, url, retryAfterSeconds(wakeAt, reason === 'timeout' || reason === 'slot', now));
   }
 
   /**
