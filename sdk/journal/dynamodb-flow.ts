@@ -66,7 +66,8 @@ export class DynamoFlow implements FlowStore {
         }
       }
       const holders = (seen?.holders ?? {}) as Record<string, number>;
-      if (seen && holder in holders) {
+      // A queued holder is most often resumed because a slot was handed to it: renewing is tried first.
+      if ((seen && holder in holders) || (seen === undefined && inQueue)) {
         // Handed to it while it was queued, or its own holding from an earlier attempt: renewed.
         try {
           await this.update(Key, 'SET holders.#me = :exp, #ttl = :ttl', 'attribute_exists(holders.#me)', { '#me': holder, '#ttl': 'ttl' }, { ':exp': expiresAt, ':ttl': ttl });
