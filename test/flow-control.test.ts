@@ -151,7 +151,7 @@ describe('endpoint concurrency', () => {
     await busy;
   });
 
-  it('answers 400 when a key function cannot compute the key, before anything runs', async () => {
+  it('answers 400 when a key function cannot compute the key, or computes one too long, before anything runs', async () => {
     const app = jobs({ concurrency: { limit: 1, key: (event) => JSON.parse(event.body ?? '').tenant.toUpperCase() } });
 
     const run = await harness.call(app.handler, { method: 'POST', path: '/jobs', body: 'not json' });
@@ -159,6 +159,10 @@ describe('endpoint concurrency', () => {
     expect(run.response.statusCode).toBe(400);
     expect(body(run.response).error.message).toMatch(/concurrency key of this request could not be computed/);
     expect(app.started).toEqual([]);
+
+    const long = await harness.call(app.handler, { method: 'POST', path: '/jobs', body: { job: 'a', tenant: 'x'.repeat(2_000) } });
+    expect(long.response.statusCode).toBe(400);
+    expect(body(long.response).error.message).toMatch(/keys are at most 1024/);
   });
 
   it('refuses limits that cannot work when the endpoint is defined', () => {

@@ -60,6 +60,7 @@ export interface EndpointLimits {
 
 /** The key of a limit without a `key` function: the endpoint as a whole. */
 export const ENDPOINT_KEY = '*';
+const MAX_KEY_LENGTH = 1_024;
 
 const list = <T>(value: T | T[] | undefined): T[] => (value === undefined ? [] : Array.isArray(value) ? value : [value]);
 
@@ -110,6 +111,8 @@ export function requestKeys(limits: EndpointLimits, event: HttpEvent, endpoint: 
       throw new FlowKeyError(`${endpoint}: the ${where} key of this request could not be computed (${(error as Error)?.message ?? error}); check the request.`, { cause: error });
     }
     if (typeof key !== 'string' || key.length === 0) throw new FlowKeyError(`${endpoint}: the ${where} key of this request is not a non-empty string (${JSON.stringify(key)}); check the request.`);
+    // Kept on the run item and on flow items: a key is an identifier, not a payload.
+    if (key.length > MAX_KEY_LENGTH) throw new FlowKeyError(`${endpoint}: the ${where} key of this request is ${key.length} characters long; keys are at most ${MAX_KEY_LENGTH} (hash a longer one).`);
     return key;
   };
   return {
