@@ -102,6 +102,19 @@ describe.each(journalAdapters)('$name', ({ create }) => {
       expect(await journal.acquireSlot(slot(key, 'newcomer', { limit: 1 }))).toEqual({ acquired: true });
     });
 
+    it('loses no wake-up: of a release and an enqueue at the same moment, either the entry is handed the slot or the enqueue finds it free', async () => {
+      const journal = await create();
+      for (let i = 0; i < 10; i++) {
+        const key = ref();
+        await journal.acquireSlot(slot(key, 'a', { limit: 1 }));
+
+        const [handed, queued] = await Promise.all([release(journal, key, 'a'), journal.enqueue(entry(key, 'b'), 1)]);
+
+        if (queued) expect(handed?.holder).toBe('b');
+        else expect(handed).toBeUndefined();
+      }
+    });
+
     it('refuses a newcomer a free slot while runs are queued, and lets a queued holder take it and leave the queue', async () => {
       const journal = await create();
       const key = ref();
