@@ -54,11 +54,15 @@ async function refreshFlow() {
       el(
         'tr',
         { 'data-flow-key': `${limit.scope}|${limit.kind}|${limit.key}` },
-        el('td', {}, `${limit.scope} · ${limit.kind}${limit.limit === undefined ? '' : ` ${limit.limit}${limit.periodMs ? `/${limit.periodMs / 1000}s` : ''}`}`),
+        el(
+          'td',
+          { class: 'flow-limit' },
+          `${limit.scope} · ${limit.kind}${limit.limit === undefined ? '' : ` ${limit.limit}${limit.periodMs ? `/${limit.periodMs / 1000}s` : ''}`}`,
+          limit.nextStartAt ? el('small', {}, `next start ${time(limit.nextStartAt)}`) : '',
+        ),
         el('td', {}, el('code', {}, limit.key)),
         el('td', { class: 'flow-running' }, limit.running === undefined ? '' : `${limit.running}/${limit.limit ?? '?'}`),
         el('td', { class: 'flow-queued' }, limit.queued ?? ''),
-        el('td', {}, time(limit.nextStartAt)),
         el('td', { class: limit.rejected > 0 ? 'flow-rejected warn' : 'flow-rejected', title: limit.lastRejectedAt ? `last at ${time(limit.lastRejectedAt)}` : '' }, limit.rejected),
       ),
     ),
