@@ -6,7 +6,7 @@ import { parseArgs } from 'node:util';
 import { DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { InvokeCommand, LambdaClient } from '@aws-sdk/client-lambda';
 import { DynamoJournal, replayRun, type RunStatus, type Timer } from '../sdk/index.ts';
-import { isRunStatus, RUN_STATUSES, runDetail, runSummary, type RunDetail } from '../dev/views.ts';
+import { flowSummaries, isRunStatus, RUN_STATUSES, runDetail, runSummary, type FlowSummary, type RunDetail } from '../dev/views.ts';
 import { JavaMissingError } from '../dev/dynamodb-local.ts';
 import { ROUTES } from '../sdk/core/contract.ts';
 
@@ -26,10 +26,14 @@ Usage:
       are kept there, and --persist then keeps only the result-URL secret.
   durable runs list [--status <s>] [--endpoint <route>] [--limit <n>] [--json]
       Runs, newest first. Statuses: ${RUN_STATUSES.join(', ')}.
+      A queued run says what holds it back (a concurrency slot, a throttle's turn).
   durable runs show <runId> [--json]
       A run: its request, response and steps with attempts, timing, output and error.
   durable replay <runId> [--json]
       Run a failed run again from its failed step (steps that succeeded are not re-run).
+  durable flow [--json]
+      Flow control: each limited key with its limit, the attempts running and the runs queued on
+      it, a throttle's next free start, and how many requests it refused (429).
 
 Where runs are read:
   by default from the dev server at http://localhost:$PORT (--url <url> to choose another);
@@ -77,12 +81,17 @@ try {
     const runs = await store().list({ status: values.status, endpoint: values.endpoint, limit: values.limit ? Number(values.limit) : undefined });
     if (values.json) print(runs);
     else if (runs.length === 0) console.log('No runs.');
-    else for (const run of runs) console.log(`${run.runId}  ${run.status.padEnd(9)}  ${run.endpoint.padEnd(24)}  attempt ${run.attempt}  ${run.createdAt}`);
+    else for (const run of runs) console.log(`${run.runId}  ${run.status.padEnd(9)}  ${run.endpoint.padEnd(24)}  attempt ${run.attempt}  ${run.createdAt}${run.why ? `  ${run.why}` : ''}`);
   } else if (command === 'runs' && sub === 'show' && arg) {
     const loaded = await store().show(arg);
     if (!loaded) fail(`No run ${arg}.`);
     else if (values.json) print(loaded);
     else describe(loaded);
+  } else if (command === 'flow') {
+    const limits = await store().flow();
+    if (values.json) print(limits);
+    else if (limits.length === 0) console.log('No limited keys yet.');
+    else for (const limit of limits) console.log(describeLimit(limit));
   } else if (command === 'replay' && sub) {
     const replayed = await store().replay(sub);
     if (!replayed) fail(`Run ${sub} was not replayed: only failed runs can be replayed.`);
@@ -130,6 +139,7 @@ interface Store {
   show(runId: string): Promise<RunDetail | undefined>;
   /** Undefined unless the run was failed. `injectedFaultsOff`: the faults its request injected, which the replay runs without. */
   replay(runId: string): Promise<{ status: string; injectedFaultsOff?: string } | undefined>;
+  flow(): Promise<FlowSummary[]>;
 }
 
 function store(): Store {
@@ -159,6 +169,7 @@ function store(): Store {
       const { status, injectedFaultsOff } = (await response.json()) as { status: string; injectedFaultsOff?: string };
       return { status, injectedFaultsOff };
     },
+    flow: async () => ((await (await api('/flow')).json()) as { limits: FlowSummary[] }).limits,
   };
 }
 
@@ -183,12 +194,14 @@ function tableStore(tableName: string, region: string | undefined): Store {
       const run = await replayRun(journal, invoke, runId);
       return run && { status: run.status };
     },
+    flow: async () => flowSummaries(await journal.listFlow()),
   };
 }
 
 function describe({ run, request, steps }: RunDetail): void {
   console.log(`run ${run.runId}  ${run.status}  ${run.endpoint}  attempt ${run.attempt}`);
   console.log(`  created ${run.createdAt}, updated ${run.updatedAt}${run.wakeAt ? `, due ${run.wakeAt}` : ''}`);
+  if ('why' in run && run.why) console.log(`  queued: ${run.why}`);
   console.log(`request  ${request.method} ${request.path}${request.rawQuery ? `?${request.rawQuery}` : ''}`);
   if (request.body) console.log(`  body ${truncate(request.body)}`);
   if (run.response) console.log(`response ${run.response.statusCode}  ${truncate(run.response.body ?? '')}`);
@@ -199,6 +212,14 @@ function describe({ run, request, steps }: RunDetail): void {
     const detail = step.status === 'completed' ? truncate(JSON.stringify(step.output) ?? '') : step.error ? `${step.error.name}: ${step.error.message}` : '';
     console.log(`  ${step.id.padEnd(20)} ${step.status.padEnd(9)} attempts ${step.attempts}  ${ms.padStart(7)}  ${detail}`);
   }
+}
+
+function describeLimit(limit: FlowSummary): string {
+  const rule = `${limit.kind} ${limit.limit ?? '?'}${limit.periodMs ? ` per ${limit.periodMs / 1_000}s` : ''}`;
+  const now = limit.running === undefined ? '' : `  running ${limit.running}  queued ${limit.queued ?? 0}`;
+  const next = limit.nextStartAt ? `  next start ${limit.nextStartAt}` : '';
+  const rejected = `  rejected ${limit.rejected}${limit.lastRejectedAt ? ` (last ${limit.lastRejectedAt})` : ''}`;
+  return `${limit.scope.padEnd(24)}  ${rule.padEnd(24)}  key ${limit.key}${now}${next}${rejected}`;
 }
 
 function truncate(text: string, max = 120): string {

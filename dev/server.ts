@@ -15,7 +15,7 @@ import { createGateway, serve, type GatewayRoute } from './gateway.ts';
 import type { DevEndpoint } from './protocol.ts';
 import { HandlerRuntime } from './runtime.ts';
 import { withTimerFaults, type TimerFaults } from './timer-faults.ts';
-import { isRunStatus, RUN_STATUSES, runDetail, runSummary } from './views.ts';
+import { flowSummaries, isRunStatus, RUN_STATUSES, runDetail, runSummary } from './views.ts';
 import { watchSources } from './watch.ts';
 import { sweepRuns } from '../sdk/routes/sweep.ts';
 import { INJECT_FAILURE_HEADER, ROUTES } from '../sdk/core/contract.ts';
@@ -257,6 +257,7 @@ function createDashboardApi(journal: DynamoJournal, timer: LocalTimer, endpoints
     if (path === '/_durable/api/executions' && request.method === 'POST') return endExecution(request, events);
     if (path === '/_durable' && !url.pathname.endsWith('/')) return Response.redirect(`${url.origin}/_durable/`, 301);
     if (path === '/_durable/api/endpoints') return Response.json({ endpoints: endpoints().map(({ routeKey, format, functionName }) => ({ routeKey, format, functionName })) });
+    if (path === '/_durable/api/flow' && request.method === 'GET') return Response.json({ limits: flowSummaries(await journal.listFlow()) });
     if (path === '/_durable/api/runs' && request.method === 'GET') {
       const status = url.searchParams.get('status') || undefined;
       if (status !== undefined && !isRunStatus(status)) return Response.json({ error: `Unknown status '${status}'. Statuses: ${RUN_STATUSES.join(', ')}.` }, { status: 400 });

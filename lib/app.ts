@@ -1,8 +1,9 @@
 /**
  * The example app `cdk.json` runs, checked by cdk-nag's AwsSolutions pack: the quick start
- * (`examples/process.ts`) as `POST /process`, and the examples of runs that outlive the request:
+ * (`examples/process.ts`) as `POST /process`; the examples of runs that outlive the request:
  * `GET /research` (hands off at the gateway's deadline), `POST /orders` (waits for an event sent to
- * `POST /events`) and `GET /remind` (sleeps). Environment-agnostic, so `cdk synth` needs no
+ * `POST /events`) and `GET /remind` (sleeps); and flow control: `POST /reports` (two at once per
+ * tenant) and `GET /quote` (5 per 10 s per source IP). Environment-agnostic, so `cdk synth` needs no
  * credentials; `cdk deploy` takes the account and region from the profile.
  */
 import { App, CfnOutput, Duration, RemovalPolicy, Stack, Validations } from 'aws-cdk-lib';
@@ -12,7 +13,7 @@ import { DurableEndpoints } from './index.ts';
 
 const app = new App();
 const stack = new Stack(app, 'DurableEndpointsExample', {
-  description: 'durable-endpoints examples: POST /process, GET /research, POST /orders, GET /remind with their journal, results and events routes, and timers',
+  description: 'durable-endpoints examples: POST /process, GET /research, POST /orders, GET /remind, POST /reports, GET /quote with their journal, results and events routes, and timers',
 });
 
 const durable = new DurableEndpoints(stack, 'Durable', {
@@ -30,8 +31,13 @@ const processFunction = durable.addEndpoint('POST /process', { entry: example('p
 durable.addEndpoint('GET /research', { entry: example('research/handler.ts'), timeout: Duration.minutes(5), public: PUBLIC });
 durable.addEndpoint('POST /orders', { entry: example('orders.ts'), public: PUBLIC });
 durable.addEndpoint('GET /remind', { entry: example('remind.ts'), public: PUBLIC });
+durable.addEndpoint('POST /reports', { entry: example('reports.ts'), public: PUBLIC });
+durable.addEndpoint('GET /quote', { entry: example('quote.ts'), public: PUBLIC });
 
-new CfnOutput(stack, 'ApiUrl', { value: durable.url!, description: 'Base URL: POST <ApiUrl>process, GET <ApiUrl>research?topic=…, POST <ApiUrl>orders, GET <ApiUrl>remind?after=…' });
+new CfnOutput(stack, 'ApiUrl', {
+  value: durable.url!,
+  description: 'Base URL: POST <ApiUrl>process, GET <ApiUrl>research?topic=…, POST <ApiUrl>orders, GET <ApiUrl>remind?after=…, POST <ApiUrl>reports, GET <ApiUrl>quote?symbol=…',
+});
 new CfnOutput(stack, 'TableName', { value: durable.table.tableName, description: 'The journal table' });
 new CfnOutput(stack, 'ProcessFunctionName', { value: processFunction.functionName });
 new CfnOutput(stack, 'EventsFunctionName', { value: durable.eventsFunction.functionName, description: 'Behind POST <ApiUrl>events (IAM-authorized)' });

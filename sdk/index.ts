@@ -15,9 +15,15 @@ export {
   IdempotencyKeyReusedError,
   RequestInProgressError,
   RunStuckError,
+  FlowLimitError,
+  RateLimitedError,
+  ConcurrencyLimitedError,
+  FlowKeyError,
   type SerializedError,
 } from './core/errors.ts';
 export { DEFAULT_REDACT_HEADERS, DEFAULT_REDACT_QUERY, type DurableOptions, type FailureInfo } from './endpoint/options.ts';
+export type { ConcurrencyLimit, ThrottleLimit, RateLimit, FlowKey } from './endpoint/flow-control.ts';
+export type { StepConcurrency, StepThrottle } from './engine/flow.ts';
 export { configureDurable, type ProcessDefaults, type FaultSource } from './endpoint/deployment.ts';
 export type { StepOptions, BackoffOptions } from './engine/retries.ts';
 export type { FaultInjector } from './engine/attempt.ts';
@@ -44,7 +50,7 @@ export { RUN_ID_HEADER, IDEMPOTENCY_KEY_HEADER, INJECT_FAILURE_HEADER } from './
 export type { Duration } from './core/duration.ts';
 export { DynamoJournal, type DynamoJournalOptions } from './journal/dynamodb.ts';
 export type { Journal, JournalWrite, Fence, RunFilter } from './journal/journal.ts';
-export type { RunRecord, StepRecord, RunStatus, StepStatus, LoadedRun, EventWaiter, ReceivedEvent } from './core/records.ts';
+export type { RunRecord, StepRecord, RunStatus, StepStatus, LoadedRun, EventWaiter, ReceivedEvent, FlowKind, FlowRef, FlowState, LimitedBy, QueueEntry } from './core/records.ts';
 export type { RequestSnapshot, HttpResponse } from './core/http.ts';
 export { LocalTimer, type LocalTimerOptions } from './timers/local.ts';
 export { isResumeEvent, resumeEvent, RESUME_EVENT_TYPE, type ResumeEvent, type ResumeReason } from './core/resume.ts';

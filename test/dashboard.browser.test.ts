@@ -73,6 +73,21 @@ describe('the dev dashboard in Chromium', () => {
     expect(await page.locator('#run-rows tr').count()).toBe(runs.length + 1);
     expect(await page.locator('#run-rows tr .status-completed').count()).toBe(0);
   });
+
+  it('shows limited keys with the requests they refused', async () => {
+    const ip = '203.0.113.9';
+    const statuses = [];
+    for (let i = 0; i < 6; i++) statuses.push((await fetch(`${server.url}/quote?symbol=ACME`, { headers: { 'x-forwarded-for': ip } })).status);
+    expect(statuses).toEqual([200, 200, 200, 200, 200, 429]);
+    const page = await browser.newPage();
+
+    await page.goto(`${server.url}/_durable/`);
+
+    const row = page.locator(`tr[data-flow-key="GET /quote|rateLimit|${ip}"]`);
+    await row.waitFor();
+    expect(await row.locator('.flow-limit').textContent()).toMatch(/^GET \/quote · rateLimit 5\/10s/);
+    expect(await row.locator('.flow-rejected').textContent()).toBe('1');
+  });
 });
 
 /** How far each cell of the runs table reaches past the visible part of the runs pane (0: none). */

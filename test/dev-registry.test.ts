@@ -32,6 +32,8 @@ describe('the app as the dev server loads it', () => {
         ['GET /research', `${root}examples/research/handler.ts`, 300_000],
         ['POST /orders', `${root}examples/orders.ts`, 29_000],
         ['GET /remind', `${root}examples/remind.ts`, 29_000],
+        ['POST /reports', `${root}examples/reports.ts`, 29_000],
+        ['GET /quote', `${root}examples/quote.ts`, 29_000],
       ]),
     );
     expect(endpoint).toEqual({

@@ -59,12 +59,36 @@ async function refreshRuns() {
         { class: run.runId === selected ? 'selected' : '', 'data-run-id': run.runId, onclick: () => select(run.runId) },
         el('td', {}, el('code', {}, run.runId)),
         el('td', {}, run.endpoint),
-        el('td', { class: `status status-${run.status}` }, run.status),
+        el('td', { class: `status status-${run.status}`, title: run.why ?? '' }, run.status),
         el('td', {}, run.attempt),
         el('td', {}, time(run.createdAt)),
       );
       return row;
     }),
+  );
+}
+
+// Limited keys: what runs now, what waits, and what was turned away (every 429 is counted).
+async function refreshFlow() {
+  const { limits } = await api('/flow');
+  $('flow').hidden = limits.length === 0;
+  $('flow-rows').replaceChildren(
+    ...limits.map((limit) =>
+      el(
+        'tr',
+        { 'data-flow-key': `${limit.scope}|${limit.kind}|${limit.key}` },
+        el(
+          'td',
+          { class: 'flow-limit' },
+          `${limit.scope} · ${limit.kind}${limit.limit === undefined ? '' : ` ${limit.limit}${limit.periodMs ? `/${limit.periodMs / 1000}s` : ''}`}`,
+          limit.nextStartAt ? el('small', {}, `next start ${time(limit.nextStartAt)}`) : '',
+        ),
+        el('td', {}, el('code', {}, limit.key)),
+        el('td', { class: 'flow-running' }, limit.running === undefined ? '' : `${limit.running}/${limit.limit ?? '?'}`),
+        el('td', { class: 'flow-queued' }, limit.queued ?? ''),
+        el('td', { class: limit.rejected > 0 ? 'flow-rejected warn' : 'flow-rejected', title: limit.lastRejectedAt ? `last at ${time(limit.lastRejectedAt)}` : '' }, limit.rejected),
+      ),
+    ),
   );
 }
 
@@ -88,7 +112,9 @@ async function refreshDetail() {
   $('detail').hidden = Boolean((status && run.status !== status) || (endpoint && run.endpoint !== endpoint));
   const replayed = run.replayedAt ? ` · replayed ${time(run.replayedAt)}${request.headers[INJECT_FAILURE_HEADER] ? ' without injected faults' : ''}` : '';
   $('detail-title').replaceChildren(`${run.endpoint} · `, el('span', { class: `status status-${run.status}`, id: 'detail-status' }, run.status));
-  $('detail-meta').textContent = `run ${run.runId} · attempt ${run.attempt} · started ${time(run.createdAt)} · updated ${time(run.updatedAt)}${run.wakeAt ? ` · next attempt ${time(run.wakeAt)}` : ''}${replayed}`;
+  $('detail-meta').textContent = `run ${run.runId} · attempt ${run.attempt} · started ${time(run.createdAt)} · updated ${time(run.updatedAt)}${run.wakeAt && run.limitedBy?.kind !== 'concurrency' ? ` · next attempt ${time(run.wakeAt)}` : ''}${replayed}`;
+  $('detail-why').hidden = !run.why;
+  $('detail-why').textContent = run.why ? `Queued: ${run.why}` : '';
   $('detail-error').hidden = !run.error;
   $('detail-error').textContent = run.error ? `${run.error.name}: ${run.error.message}` : '';
   $('replay').hidden = run.status !== 'failed';
@@ -125,7 +151,7 @@ function renderWaterfall(run, steps) {
 
 async function refresh() {
   try {
-    await Promise.all([refreshRuns(), refreshDetail()]);
+    await Promise.all([refreshRuns(), refreshDetail(), refreshFlow()]);
     $('live').textContent = '● live';
     $('live').className = 'live-ok';
   } catch {

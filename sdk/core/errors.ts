@@ -129,6 +129,48 @@ export class RequestInProgressError extends DurableError {
   }
 }
 
+/**
+ * A request refused by flow control: 429 with `Retry-After`, no run. The message names the
+ * endpoint, the limit and the key.
+ */
+export class FlowLimitError extends DurableError {
+  /** When the caller may try again. */
+  readonly retryAfterMs: number;
+  /** The limited endpoint (its name, with `[n]` for its n-th limit of a kind) and the key. */
+  readonly scope: string;
+  readonly key: string;
+  constructor(message: string, details: { retryAfterMs: number; scope: string; key: string }) {
+    super(message);
+    this.retryAfterMs = details.retryAfterMs;
+    this.scope = details.scope;
+    this.key = details.key;
+  }
+}
+
+/** Over a `rateLimit`: the request is dropped (lossy), counted and logged. */
+export class RateLimitedError extends FlowLimitError {
+  constructor(message: string, details: { retryAfterMs: number; scope: string; key: string }) {
+    super(message, details);
+    this.name = 'RateLimited';
+  }
+}
+
+/** Over a `concurrency` limit with `onLimit: 'reject'`, after waiting inline for a slot. */
+export class ConcurrencyLimitedError extends FlowLimitError {
+  constructor(message: string, details: { retryAfterMs: number; scope: string; key: string }) {
+    super(message, details);
+    this.name = 'ConcurrencyLimited';
+  }
+}
+
+/** A flow-control `key` function threw or returned something other than a string: 400. */
+export class FlowKeyError extends DurableError {
+  constructor(message: string, options?: ErrorOptions) {
+    super(message, options);
+    this.name = 'BadRequest';
+  }
+}
+
 /** The error as it is journaled and shown to callers: no stack, no cause chain. */
 export interface SerializedError {
   name: string;

@@ -2,10 +2,16 @@
 import type { SerializedError } from './errors.ts';
 import type { HttpResponse, RequestSnapshot } from './http.ts';
 
-/** running: working or due to retry; sleeping / waiting: suspended on a sleep or an event. */
-export type RunStatus = 'running' | 'sleeping' | 'waiting' | 'completed' | 'failed';
+/**
+ * running: working or due to retry; sleeping / waiting: suspended on a sleep or an event; queued:
+ * held back by flow control (a concurrency slot or a throttle's turn, see `limitedBy`).
+ */
+export type RunStatus = 'running' | 'sleeping' | 'waiting' | 'queued' | 'completed' | 'failed';
 
 export const TERMINAL_STATUSES: readonly RunStatus[] = ['completed', 'failed'];
+
+/** The statuses of a run that is not over: what a resume may take and the sweep looks at. */
+export const LIVE_STATUSES: readonly RunStatus[] = ['running', 'sleeping', 'waiting', 'queued'];
 
 export interface RunRecord {
   runId: string;
@@ -35,6 +41,14 @@ export interface RunRecord {
   sweeps?: number;
   /** How many steps were completed when the sweep last looked. */
   sweptProgress?: number;
+  /** While queued: the limit that holds the run back, for the dashboard and the CLI. */
+  limitedBy?: LimitedBy;
+  /**
+   * The keys of the endpoint's concurrency limits for this run, in the order of the limits, as
+   * computed from the request the client sent: every attempt holds slots of the same keys, even
+   * when the key comes from a header the journal does not keep.
+   */
+  concurrencyKeys?: string[];
 }
 
 /**
@@ -47,8 +61,12 @@ export function runDueAt(run: Pick<RunRecord, 'status' | 'wakeAt' | 'leaseExpire
   return run.leaseExpiresAt;
 }
 
-/** retrying: due again at `retryAt`; sleeping: a sleep until `wakeAt`; waiting: for an event until `wakeAt`. */
-export type StepStatus = 'completed' | 'retrying' | 'failed' | 'sleeping' | 'waiting';
+/**
+ * retrying: due again at `retryAt`; sleeping: a sleep until `wakeAt`; waiting: for an event until
+ * `wakeAt`; queued: its function waits for a concurrency slot or a throttle's turn (`limitedBy`;
+ * a throttle's turn is at `retryAt`).
+ */
+export type StepStatus = 'completed' | 'retrying' | 'failed' | 'sleeping' | 'waiting' | 'queued';
 
 export interface StepRecord {
   /** The step id with its `:n` suffix when the id repeats. */
@@ -70,6 +88,8 @@ export interface StepRecord {
   wakeAt?: string;
   /** The event a waiting step waits for. */
   event?: string;
+  /** What a queued step waits for. */
+  limitedBy?: LimitedBy;
 }
 
 /** A run's step waiting for an event: found by `POST /events` through the event name. */
@@ -118,4 +138,57 @@ export interface LoadedRun {
   run: RunRecord;
   request: RequestSnapshot;
   steps: StepRecord[];
+}
+
+/**
+ * Flow control (docs/flow-control.md). A limit applies per key: `scope` is the endpoint's name
+ * (with `[n]` for its n-th limit of a kind, n > 0), or `step` for step limits, whose keys every run
+ * of every endpoint of the deployment shares.
+ */
+export type FlowKind = 'concurrency' | 'throttle' | 'rateLimit';
+
+export interface FlowRef {
+  scope: string;
+  kind: FlowKind;
+  key: string;
+}
+
+/** Why a run or a step is queued: the limit, and since when. */
+export interface LimitedBy extends FlowRef {
+  limit: number;
+  /** The queued step, for a step limit. */
+  stepId?: string;
+  since: string;
+}
+
+/** A run (or one of its steps) queued for a concurrency slot: whom to wake when a slot frees. */
+export interface QueueEntry {
+  ref: FlowRef;
+  /** Who will hold the slot: the run id, or `<runId>#<stepId>` for a step. */
+  holder: string;
+  runId: string;
+  endpoint: string;
+  functionName?: string;
+  /** The attempt that queued: the one a wake-up resumes. */
+  attempt: number;
+  queuedAt: string;
+  ttl: number;
+}
+
+/** One limited key as stored: for the dashboard and the CLI. */
+export interface FlowState {
+  ref: FlowRef;
+  /** The limit as last applied. */
+  limit?: number;
+  /** Throttles and rate limits: their period in ms. */
+  periodMs?: number;
+  /** Concurrency: who holds a slot, until when (epoch ms; a slot handed to a queued run is held by it). */
+  holders: { holder: string; expiresAt: number }[];
+  /** Concurrency: how many are queued. */
+  queued: number;
+  /** Throttles and rate limits: the theoretical arrival time of the next start (GCRA), epoch ms. */
+  nextAt?: number;
+  /** Requests refused (429) on this key since the item was created. */
+  rejected: number;
+  lastRejectedAt?: string;
 }

@@ -19,9 +19,10 @@ export interface ResumeEvent {
 /**
  * retry, sleep, timeout (of a waitForEvent), event (one arrived), handoff, watchdog (an attempt did
  * not unwind at its hand-off), replay, sweep (the sweep found the run overdue), abandon (the sweep
- * gave up on a run that makes no progress: the endpoint fails it).
+ * gave up on a run that makes no progress: the endpoint fails it), slot (a concurrency slot was
+ * handed to the queued run), throttle (the throttle's turn of a queued run came).
  */
-export type ResumeReason = 'retry' | 'sleep' | 'timeout' | 'event' | 'handoff' | 'watchdog' | 'replay' | 'sweep' | 'abandon';
+export type ResumeReason = 'retry' | 'sleep' | 'timeout' | 'event' | 'handoff' | 'watchdog' | 'replay' | 'sweep' | 'abandon' | 'slot' | 'throttle';
 
 export const RESUME_EVENT_TYPE = 'durable-endpoints/resume';
 

@@ -6,6 +6,8 @@
 import { RUN_ID_HEADER } from '../core/contract.ts';
 import {
   DurableError,
+  FlowKeyError,
+  FlowLimitError,
   IdempotencyKeyInvalidError,
   IdempotencyKeyReusedError,
   JournalError,
@@ -14,7 +16,7 @@ import {
   type SerializedError,
 } from '../core/errors.ts';
 import type { HttpResponse, RequestSnapshot } from '../core/http.ts';
-import type { RunStatus } from '../core/records.ts';
+import type { RunRecord, RunStatus } from '../core/records.ts';
 
 export function json(statusCode: number, body: unknown, headers: Record<string, string> = {}): HttpResponse {
   return {
@@ -37,6 +39,16 @@ export function seeOther(runId: string, resultUrl: string, retryAfter: number, s
 export function retryAfterSeconds(wakeAt: number | undefined, waitingForEvent: boolean, now = Date.now()): number {
   if (waitingForEvent || wakeAt === undefined) return 1;
   return Math.max(1, Math.ceil((wakeAt - now) / 1_000));
+}
+
+/**
+ * When to look again at a run that has not ended: at once for a run that may go on any moment (it
+ * waits for an event, or for a concurrency slot, whose wake time is only the sweep's backstop),
+ * else at its wake time.
+ */
+export function retryAfterOfRun(run: Pick<RunRecord, 'status' | 'wakeAt' | 'limitedBy'>, now = Date.now()): number {
+  const anyMoment = run.status === 'waiting' || (run.status === 'queued' && run.limitedBy?.kind === 'concurrency');
+  return retryAfterSeconds(run.wakeAt ? Date.parse(run.wakeAt) : undefined, anyMoment, now);
 }
 
 export function failedRunResponse(runId: string, error: SerializedError): HttpResponse {
@@ -65,11 +77,15 @@ export function resultUrl(base: string, runId: string, token: string): string {
 }
 
 
-const STATUS_OF: [new (...args: never[]) => DurableError, number, Record<string, string>?][] = [
+type Headers = Record<string, string> | ((error: never) => Record<string, string>);
+
+const STATUS_OF: [new (...args: never[]) => DurableError, number, Headers?][] = [
   [IdempotencyKeyInvalidError, 400],
+  [FlowKeyError, 400],
   [RequestTooLargeError, 413],
   [IdempotencyKeyReusedError, 422],
   [RequestInProgressError, 409, { 'retry-after': '1' }],
+  [FlowLimitError, 429, (error: FlowLimitError) => ({ 'retry-after': String(Math.max(1, Math.ceil(error.retryAfterMs / 1_000))) })],
   [JournalError, 503],
 ];
 
@@ -78,7 +94,7 @@ export function errorAnswer(error: unknown, runId?: string): HttpResponse | unde
   for (const [type, status, headers] of STATUS_OF) {
     if (!(error instanceof type)) continue;
     const body = { error: { name: error.name, message: error.message } };
-    return json(status, runId === undefined ? body : { runId, status: 'error', ...body }, headers);
+    return json(status, runId === undefined ? body : { runId, status: 'error', ...body }, typeof headers === 'function' ? headers(error as never) : headers);
   }
   return undefined;
 }

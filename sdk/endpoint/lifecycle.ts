@@ -4,14 +4,16 @@ import { JournalError, LeaseLostError, RunStuckError, serializeError } from '../
 import type { HttpResponse } from '../core/http.ts';
 import { ulid } from '../core/ids.ts';
 import { log } from '../core/log.ts';
-import { TERMINAL_STATUSES, type EventWaiter, type RunStatus, type StepRecord } from '../core/records.ts';
+import { TERMINAL_STATUSES, type EventWaiter, type QueueEntry, type RunStatus, type StepRecord } from '../core/records.ts';
 import { isResumeEvent, RESUME_EVENT_TYPE, resumeEvent, type ResumeEvent, type ResumeReason } from '../core/resume.ts';
 import { signToken } from '../core/token.ts';
 import { Attempt } from '../engine/attempt.ts';
+import type { HeldSlot, SlotWait } from '../engine/flow.ts';
 import type { HandlerResult, Outcome } from '../engine/outcome.ts';
 import type { Fence } from '../journal/journal.ts';
 import { apiBaseUrl, errorAnswer, failedRunResponse, json, resultUrl, retryAfterSeconds, seeOther } from './answers.ts';
 import { isHttpEvent, normalizeResponse, rebuildEvent, snapshotRequest, withHeaders, withoutSetCookie, type HttpEvent } from './api-gateway.ts';
+import { admitRequest, ENDPOINT_KEY, hasLimits, readmitRun, requestKeys, type RequestKeys } from './flow-control.ts';
 import { claimKey, keyClaimOf, releaseKey, type KeyClaim } from './idempotency.ts';
 import { resolveOptions, type DurableOptions, type ResolvedOptions } from './options.ts';
 
@@ -26,6 +28,8 @@ export interface Invocation {
   keyClaim?: KeyClaim;
   /** The answer, decided once: Middy's `onError` after a failing `after` gets the same one. */
   answer?: Promise<unknown>;
+  /** The endpoint's concurrency slots this attempt holds: given back when it ends. */
+  slots: HeldSlot[];
 }
 
 export type Begun = { invocation: Invocation } | { response: unknown };
@@ -50,6 +54,8 @@ const STATUS_WHILE_SUSPENDED: Record<ResumeReason, RunStatus> = {
   abandon: 'running',
   sleep: 'sleeping',
   timeout: 'waiting',
+  slot: 'queued',
+  throttle: 'queued',
 };
 
 /**
@@ -77,6 +83,16 @@ export class DurableEndpoint {
     const now = options.clock().now();
     const runId = ulid(now);
     const endpoint = options.name ?? request.routeKey;
+    // Flow-control keys come from the request as the client sent it (the journal may not keep
+    // what they read), once; a request whose key cannot be computed is a 400, before anything else.
+    let keys: RequestKeys | undefined;
+    if (hasLimits(options.limits)) {
+      try {
+        keys = requestKeys(options.limits, event, endpoint);
+      } catch (error) {
+        return { response: errorAnswer(error) };
+      }
+    }
     const keyClaim = await keyClaimOf(options, event);
     if (keyClaim) {
       try {
@@ -102,8 +118,18 @@ export class DurableEndpoint {
       dueAt: now,
       // The caller's gateway cuts the request: hand off before it does.
       handoffAt: Math.min(arrivedAt + options.handoffAfter, now + remainingMs(context) - HANDOFF_MARGIN_MS),
+      concurrencyKeys: keys && keys.concurrency.length > 0 ? keys.concurrency : undefined,
     });
-    return { invocation: this.armHandoff({ attempt, event, resumed: false, keyClaim }) };
+    const invocation: Invocation = { attempt, event, resumed: false, keyClaim, slots: [] };
+    if (keys) {
+      try {
+        await admitRequest(attempt, options.limits, keys, invocation.slots);
+      } catch (error) {
+        // Refused (429), or queued (the attempt suspended: 303): the handler does not run.
+        return { response: await this.end(invocation, { ok: false, error }) };
+      }
+    }
+    return { invocation: this.armHandoff(invocation) };
   }
 
   /**
@@ -113,7 +139,15 @@ export class DurableEndpoint {
   end(invocation: Invocation, result: HandlerResult): Promise<unknown> {
     invocation.answer ??= (async () => {
       invocation.cancelHandoff?.();
-      return this.answer(invocation, await invocation.attempt.close(result));
+      const { attempt } = invocation;
+      const outcome = await attempt.close(result);
+      // Given back while the answer's writes go out, so it costs no round trip of its own.
+      for (const slot of invocation.slots.splice(0)) attempt.release(slot);
+      try {
+        return await this.answer(invocation, outcome);
+      } finally {
+        await attempt.released();
+      }
     })();
     return invocation.answer;
   }
@@ -177,23 +211,25 @@ export class DurableEndpoint {
     return response;
   }
 
-  private async suspend(invocation: Invocation, { wakeAt, reason, waitingOn }: Extract<Outcome, { kind: 'suspended' }>): Promise<unknown> {
+  private async suspend(invocation: Invocation, { wakeAt, reason, waitingOn, queuedOn, limitedBy }: Extract<Outcome, { kind: 'suspended' }>): Promise<unknown> {
     const { attempt } = invocation;
     const wake = new Date(wakeAt);
     // Resolve the secret before committing, so a missing secret fails loudly and changes nothing.
     const secret = invocation.resumed ? undefined : await this.options.secret();
     await this.keepPast(attempt, wakeAt);
-    attempt.journalRun(STATUS_WHILE_SUSPENDED[reason], { wakeAt: wake.toISOString() });
+    const status = STATUS_WHILE_SUSPENDED[reason];
+    attempt.journalRun(status, { wakeAt: wake.toISOString(), ...(status === 'queued' && limitedBy ? { limitedBy } : {}) });
     const stored = await this.flush(invocation);
     if (stored === 'failed') return errorAnswer(new JournalError('The run could not be saved; try again.'), attempt.runId);
     // Lost: another attempt took the run over meanwhile (after a hand-off); it has its own timers.
-    if (stored === 'stored') await this.armResume(attempt, reason, wake, waitingOn);
+    if (stored === 'stored') await this.armResume(attempt, reason, wake, waitingOn, queuedOn);
     log('info', 'run suspended', { endpoint: attempt.endpoint, runId: attempt.runId, attempt: attempt.attempt, wakeAt: wake.toISOString(), reason });
     if (invocation.resumed) return json(202, { runId: attempt.runId, status: 'running' }, { [RUN_ID_HEADER]: attempt.runId });
     const now = attempt.clock.now();
     const token = signToken(secret!, attempt.runId, new Date(now + this.options.tokenTtl));
     const url = resultUrl(this.options.resultsBaseUrl ?? apiBaseUrl(attempt.request), attempt.runId, token);
-    return seeOther(attempt.runId, url, retryAfterSeconds(wakeAt, reason === 'timeout', now));
+    // A run queued for a slot may start any moment, like one waiting for an event: its wake time is only the sweep's backstop.
+    return seeOther(attempt.runId, url, retryAfterSeconds(wakeAt, reason === 'timeout' || reason === 'slot', now));
   }
 
   /**
@@ -214,9 +250,20 @@ export class DurableEndpoint {
     }
   }
 
-  private async armResume(attempt: Attempt, reason: ResumeReason, wake: Date, waitingOn: readonly EventWaiter[]): Promise<void> {
+  private async armResume(attempt: Attempt, reason: ResumeReason, wake: Date, waitingOn: readonly EventWaiter[], queuedOn: readonly SlotWait[]): Promise<void> {
     const timer = this.options.timer();
-    await timer.schedule(resumeEvent(attempt, reason, wake), wake);
+    // A run queued for a slot is woken by the holder that hands it one; its wake time is for the
+    // sweep, should that wake-up be lost. Queued only now that the run is stored without its lease,
+    // so the wake-up's resume can take it.
+    if (reason !== 'slot') await timer.schedule(resumeEvent(attempt, reason, wake), wake);
+    for (const { entry, limit } of queuedOn) {
+      try {
+        // Not queued: a slot freed meanwhile, so the run takes it now.
+        if (!(await this.options.journal().enqueue(entry, limit))) await timer.schedule(resumeEvent(attempt, 'slot'), new Date(attempt.clock.now()));
+      } catch (error) {
+        log('error', 'queueing the run failed; the sweep resumes it at its wake time', { endpoint: attempt.endpoint, runId: attempt.runId, error: (error as Error).message });
+      }
+    }
     // An event that resolved one of this attempt's waits while it still held the lease could not
     // resume the run (the lease refused it); now that the lease is released, resume it here.
     if (waitingOn.length === 0) return;
@@ -321,17 +368,26 @@ export class DurableEndpoint {
       replayedAt: leased.replayedAt,
       dueAt: event.at ? Date.parse(event.at) : now,
       ttl: leased.ttl,
+      concurrencyKeys: leased.concurrencyKeys,
       // Nobody waits on a resume: it works until shortly before the Lambda's own timeout.
       handoffAt: now + remaining - HANDOFF_MARGIN_MS,
     });
     log('info', 'run resumed', { ...fields, attempt: leased.attempt, reason: event.reason });
-    const invocation: Invocation = { attempt, event: rebuildEvent(loaded.request), resumed: true };
+    const invocation: Invocation = { attempt, event: rebuildEvent(loaded.request), resumed: true, slots: [] };
     if (event.reason === 'abandon') {
       // The sweep gave up on this run (its attempts keep dying without progress): fail it here,
       // without running the handler again, so `onFailure` answers for it.
       await attempt.close({ ok: false, error: undefined });
       const error = new RunStuckError(`Run ${attempt.runId} of ${attempt.endpoint} made no progress over several resumes and was given up; see its last attempts' logs.`);
       return { response: await this.fail(invocation, error) };
+    }
+    if (this.options.limits.concurrency.length > 0) {
+      try {
+        await readmitRun(attempt, this.options.limits, leased, this.concurrencyKeys(leased.concurrencyKeys, invocation.event, leased.endpoint), invocation.slots);
+      } catch (error) {
+        // No slot: the run is queued again (the attempt suspended), without running the handler.
+        return { response: await this.end(invocation, { ok: false, error }) };
+      }
     }
     return { invocation: this.armHandoff(invocation) };
   }
@@ -348,6 +404,7 @@ export class DurableEndpoint {
       dueAt: number;
       /** What the run's items are already kept until (a resume: the run's). */
       ttl?: number;
+      concurrencyKeys?: string[];
     },
   ): Attempt {
     const { options } = this;
@@ -371,7 +428,27 @@ export class DurableEndpoint {
       clock,
       faults,
       stepFunctions: options.stepFunctions,
+      flow: { wake: (entry) => this.wake(entry) },
     });
+  }
+
+  /** Resumes a queued run (or step) that was handed a slot. */
+  private async wake(entry: QueueEntry): Promise<void> {
+    await this.options.timer().schedule(resumeEvent(entry, 'slot'), new Date(this.options.clock().now()));
+  }
+
+  /**
+   * The keys of a run's concurrency limits: as its first attempt computed them, else (a run from
+   * before the endpoint had these limits) from its journaled request, else the endpoint's own key.
+   */
+  private concurrencyKeys(kept: string[] | undefined, event: HttpEvent, endpoint: string): string[] {
+    const { limits } = this.options;
+    if (kept?.length === limits.concurrency.length) return kept;
+    try {
+      return requestKeys(limits, event, endpoint).concurrency;
+    } catch {
+      return limits.concurrency.map(() => ENDPOINT_KEY);
+    }
   }
 }
 

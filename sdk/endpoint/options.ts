@@ -8,6 +8,7 @@ import type { Journal } from '../journal/journal.ts';
 import type { Timer } from '../timers/timer.ts';
 import type { StepFunctions } from '../workflows/step-functions.ts';
 import { defaultClock, defaultFaults, defaultJournal, defaultStepFunctions, defaultTimer, secretSource, type FaultSource, type SecretOption, type TokenSecrets } from './deployment.ts';
+import { resolveLimits, type EndpointLimits, type FlowOptions } from './flow-control.ts';
 
 export interface FailureInfo {
   runId: string;
@@ -15,7 +16,7 @@ export interface FailureInfo {
   error: SerializedError;
 }
 
-export interface DurableOptions {
+export interface DurableOptions extends FlowOptions {
   /** The endpoint's name in the journal and in resume events. Default: the route key, e.g. `'POST /process'`. */
   name?: string;
   /** Retries per step after its first attempt. Default 4. */
@@ -136,6 +137,8 @@ export interface ResolvedOptions {
   clock: () => Clock;
   faults: FaultSource;
   idempotencyScope: ((event: HttpEvent) => string) | undefined;
+  /** Flow control: `concurrency`, `throttle` and `rateLimit`, checked. */
+  limits: EndpointLimits;
 }
 
 /** Every default of `durable()` in one place, checked once when the endpoint is created. */
@@ -170,5 +173,6 @@ export function resolveOptions(options: DurableOptions = {}): ResolvedOptions {
     clock: defaultClock,
     faults: (request, where) => defaultFaults()?.(request, where),
     idempotencyScope: options.idempotency?.scope,
+    limits: resolveLimits(options),
   };
 }

@@ -11,12 +11,13 @@ import {
 } from '../core/errors.ts';
 import type { RequestSnapshot } from '../core/http.ts';
 import { log, logs } from '../core/log.ts';
-import type { EventWaiter, RunRecord, RunStatus, StepRecord } from '../core/records.ts';
+import type { EventWaiter, LimitedBy, RunRecord, RunStatus, StepRecord } from '../core/records.ts';
 import type { ResumeReason } from '../core/resume.ts';
 import { deserialize, serialize } from '../core/serialization.ts';
 import type { Fence, Journal } from '../journal/journal.ts';
 import type { StepFunctions } from '../workflows/step-functions.ts';
 import { Checkpointer } from './checkpointer.ts';
+import { beforeStepCall, releaseSlot, type FlowRuntime, type HeldSlot, type SlotWait } from './flow.ts';
 import { SuspendSignal, type HandlerResult, type Outcome } from './outcome.ts';
 import { StepOrder, type Claim } from './order.ts';
 import { backoffDelay, resolveBackoff, type ResolvedBackoff, type RetryPolicy, type StepOptions } from './retries.ts';
@@ -64,6 +65,10 @@ export interface AttemptInit {
   replayedAt?: string;
   /** What `step.startExecution` starts executions with; called on first use. */
   stepFunctions: () => StepFunctions;
+  /** Flow control: how a run handed a slot is woken. */
+  flow: FlowRuntime;
+  /** The keys of the endpoint's concurrency limits for this run (kept on the run item). */
+  concurrencyKeys?: string[];
 }
 
 /**
@@ -82,6 +87,8 @@ export class Attempt {
   closed = false;
   /** Event waits this attempt suspended on: checked once more after the suspension is stored. */
   readonly waitingOn: EventWaiter[] = [];
+  /** Concurrency queues this attempt waits in: entered once the suspension is stored. */
+  readonly queuedOn: SlotWait[] = [];
   /** Epoch seconds until which the run's items are kept: raised when a wait outlasts it (`keepUntil`). */
   ttl: number;
   /** For the waits: events this attempt's waits resolved to, as `name/id`. */
@@ -94,7 +101,7 @@ export class Attempt {
   private inlineWaitedMs = 0;
   private runItemWritten: boolean;
   /** The earliest wake-up any step asked for, once the run must continue later. */
-  private suspension: { wakeAt: number; reason: ResumeReason } | undefined;
+  private suspension: { wakeAt: number; reason: ResumeReason; limitedBy?: LimitedBy } | undefined;
   /** An error that fails the run whatever the handler does with it (non-determinism). */
   private fatal: Error | undefined;
   private closing: Promise<Outcome> | undefined;
@@ -105,6 +112,8 @@ export class Attempt {
   /** Steps whose function is running or waiting to retry inline, as the hand-off must journal them. */
   private readonly executing = new Map<string, { record: Omit<StepRecord, 'status' | 'attempts'>; attempts: number; retries: number }>();
   private requestBytes: number | undefined;
+  /** Slots being given back in the background: stored before the attempt's last flush resolves. */
+  private readonly releasing = new Set<Promise<void>>();
 
   constructor(init: AttemptInit) {
     this.init = init;
@@ -154,19 +163,10 @@ export class Attempt {
       throw new TypeError(`${this.describe()}: step ids must be non-empty strings of at most 256 characters, got ${JSON.stringify(id)}.`);
     }
     if (this.suspension) return Promise.reject(new SuspendSignal(this.runId, id));
-    if (!this.runItemWritten) {
-      // The request is journaled with the first step; one DynamoDB item cannot hold a larger one,
-      // so refuse before any step has a side effect that could not be journaled.
-      this.requestBytes ??= Buffer.byteLength(JSON.stringify(this.request));
-      if (this.requestBytes > MAX_REQUEST_BYTES) {
-        return Promise.reject(
-          new RequestTooLargeError(
-            `${this.describe()}: the request (${this.requestBytes} bytes as journaled) is larger than a run can keep (${MAX_REQUEST_BYTES}); send large payloads by reference (for example an S3 key).`,
-            this.requestBytes,
-          ),
-        );
-      }
-    }
+    // The request is journaled with the first step; one DynamoDB item cannot hold a larger one,
+    // so refuse before any step has a side effect that could not be journaled.
+    const tooLarge = this.requestTooLarge();
+    if (tooLarge) return Promise.reject(tooLarge);
     let claim: Claim;
     try {
       claim = this.order.claim(id, this.inFlight.size > 0, (stepId) => this.describe(stepId));
@@ -185,6 +185,17 @@ export class Attempt {
     return Promise.race([result, this.abandoned]);
   }
 
+  /** The error a request that cannot become a run gets (too large to journal), before anything of it is stored. */
+  requestTooLarge(): RequestTooLargeError | undefined {
+    if (this.runItemWritten) return undefined;
+    this.requestBytes ??= Buffer.byteLength(JSON.stringify(this.request));
+    if (this.requestBytes <= MAX_REQUEST_BYTES) return undefined;
+    return new RequestTooLargeError(
+      `${this.describe()}: the request (${this.requestBytes} bytes as journaled) is larger than a run can keep (${MAX_REQUEST_BYTES}); send large payloads by reference (for example an S3 key).`,
+      this.requestBytes,
+    );
+  }
+
   /** For the waits: every step of this run journaled so far, by id. */
   journaledSteps(): Iterable<StepRecord> {
     return this.order.journaled();
@@ -192,15 +203,22 @@ export class Attempt {
 
   /**
    * For the waits: waits until `until` (epoch ms) inline when it is short and the budget allows,
-   * else suspends the run there (`suspending` runs first) and throws `SuspendSignal`. The one place
-   * that makes this decision: retries, sleeps and retry times all come through here.
+   * else suspends the run (`suspending` runs first, and may throw instead) and throws
+   * `SuspendSignal`. The one place that makes this decision: retries, sleeps, retry times and flow
+   * control all come through here. Flow control's polls wait at most `inlineMax` inline, and
+   * suspend until `wakeAt` (default `until`) for the reason `limitedBy` says.
    */
-  async waitOrSuspend(stepId: string, until: number, reason: ResumeReason, hooks: { suspending?: () => void; waiting?: (ms: number) => void } = {}): Promise<void> {
+  async waitOrSuspend(
+    stepId: string,
+    until: number,
+    reason: ResumeReason,
+    hooks: { suspending?: () => void; waiting?: (ms: number) => void; inlineMax?: number; wakeAt?: number; limitedBy?: LimitedBy } = {},
+  ): Promise<void> {
     const wait = until - this.clock.now();
     if (wait <= 0) return;
-    if (this.suspension || !this.canWaitInline(wait)) {
+    if (this.suspension || wait > (hooks.inlineMax ?? Infinity) || !this.canWaitInline(wait)) {
       hooks.suspending?.();
-      this.suspend(until, reason);
+      this.suspend(hooks.wakeAt ?? until, reason, hooks.limitedBy);
       throw new SuspendSignal(this.runId, stepId);
     }
     hooks.waiting?.(wait);
@@ -210,8 +228,24 @@ export class Attempt {
   }
 
   /** For the waits: the run continues at `wakeAt` at the latest (the earliest wake-up wins). */
-  suspend(wakeAt: number, reason: ResumeReason): void {
-    if (!this.suspension || wakeAt < this.suspension.wakeAt) this.suspension = { wakeAt, reason };
+  suspend(wakeAt: number, reason: ResumeReason, limitedBy?: LimitedBy): void {
+    if (!this.suspension || wakeAt < this.suspension.wakeAt) this.suspension = { wakeAt, reason, ...(limitedBy ? { limitedBy } : {}) };
+  }
+
+  /** For flow control: a queue to enter once the suspension is stored. */
+  queueOn(wait: SlotWait): void {
+    this.queuedOn.push(wait);
+  }
+
+  /** Resolves once the slots given back so far are (it never rejects). */
+  async released(): Promise<void> {
+    await Promise.all(this.releasing);
+  }
+
+  /** For flow control: gives a slot back in the background; `flush` waits for it. */
+  release(slot: HeldSlot): void {
+    const released: Promise<void> = releaseSlot(this, slot).finally(() => this.releasing.delete(released));
+    this.releasing.add(released);
   }
 
   /**
@@ -262,7 +296,7 @@ export class Attempt {
       await this.settle();
       this.fenceWrites();
       // A sibling that settled meanwhile may have asked for an earlier wake-up.
-      return { kind: 'suspended', ...this.suspension!, waitingOn: this.waitingOn };
+      return { kind: 'suspended', ...this.suspension!, waitingOn: this.waitingOn, queuedOn: this.queuedOn };
     }
     // A request that never reached a step is not a run: it ends exactly as the plain handler would.
     if (!this.runItemWritten) return { kind: 'not-a-run', result };
@@ -301,6 +335,7 @@ export class Attempt {
         updatedAt: new Date(this.clock.now()).toISOString(),
         ttl: this.ttl,
         ...(this.init.replayedAt ? { replayedAt: this.init.replayedAt } : {}),
+        ...(this.init.concurrencyKeys ? { concurrencyKeys: this.init.concurrencyKeys } : {}),
         ...(live ? { leaseOwner: this.init.owner, leaseExpiresAt: this.init.leaseExpiresAt } : {}),
         ...fields,
       },
@@ -317,9 +352,12 @@ export class Attempt {
     this.checkpointer.retag(ttl);
   }
 
-  /** Resolves when everything journaled so far is stored; rejects (JournalError, LeaseLostError) if it cannot be. */
-  flush(): Promise<void> {
-    return this.checkpointer.flush();
+  /**
+   * Resolves when everything journaled so far is stored, and the slots given back are; rejects
+   * (JournalError, LeaseLostError) if the journal cannot be written.
+   */
+  async flush(): Promise<void> {
+    await Promise.all([this.checkpointer.flush(), ...this.releasing]);
   }
 
   describe(stepId?: string): string {
@@ -332,11 +370,13 @@ export class Attempt {
     const backoff = options?.backoff ? resolveBackoff(policy.backoff, options.backoff) : policy.backoff;
     const base = { id: stepId, seq: prior?.seq ?? seq, startedAt: prior?.startedAt ?? this.isoNow(), ...(concurrent || prior?.concurrent ? { concurrent: true } : {}) };
     // Woken before this step's own retry time (another step's timer, a hand-off, an event): its
-    // delay still holds, a rate limit in particular.
-    const retryAt = prior?.status === 'retrying' && prior.retryAt ? Date.parse(prior.retryAt) : 0;
-    if (retryAt > Math.max(this.clock.now(), this.init.dueAt)) await this.waitOrSuspend(stepId, retryAt, 'retry');
+    // delay still holds, a rate limit in particular; so does the turn a throttle booked for it.
+    const retryAt = (prior?.status === 'retrying' || prior?.status === 'queued') && prior.retryAt ? Date.parse(prior.retryAt) : 0;
+    if (retryAt > Math.max(this.clock.now(), this.init.dueAt)) {
+      await this.waitOrSuspend(stepId, retryAt, prior?.status === 'queued' ? 'throttle' : 'retry', { limitedBy: prior?.limitedBy });
+    }
     try {
-      return await this.runAttempts(stepId, base, prior?.attempts ?? 0, retries, backoff, fn);
+      return await this.runAttempts(stepId, base, prior?.attempts ?? 0, retries, backoff, fn, { record: prior, limits: options });
     } finally {
       this.executing.delete(stepId);
     }
@@ -349,10 +389,20 @@ export class Attempt {
     retries: number,
     backoff: ResolvedBackoff,
     fn: () => T | Promise<T>,
+    flow: { record: StepRecord | undefined; limits: StepOptions | undefined },
   ): Promise<Awaited<T>> {
     let attempts = attemptsSoFar;
-    for (;;) {
+    const limited = flow.limits?.concurrency !== undefined || flow.limits?.throttle !== undefined;
+    for (let call = 0; ; call++) {
       if (this.handedOff) throw new SuspendSignal(this.runId, stepId);
+      // A limited call waits for its throttle's turn and a slot (held while the function runs, not
+      // while it waits for a retry); if it must wait longer than the run may inline, the step is
+      // journaled queued and the run suspends.
+      const slot = limited
+        ? await beforeStepCall(this, stepId, flow.limits!, { record: flow.record, first: call === 0 }, (limitedBy, at) =>
+            this.journalStep({ ...base, status: 'queued', attempts, limitedBy, ...(at === undefined ? {} : { retryAt: new Date(at).toISOString() }) }),
+          )
+        : undefined;
       attempts++;
       this.executing.set(stepId, { record: base, attempts, retries });
       let value: Awaited<T>;
@@ -363,6 +413,7 @@ export class Attempt {
         if (injected) throw injected;
         value = await fn();
       } catch (error) {
+        if (slot) this.release(slot);
         if (error instanceof SuspendSignal) throw error;
         if (error instanceof NonRetriableError || attempts > retries) {
           this.journalStep({ ...base, status: 'failed', attempts, error: serializeError(error), endedAt: this.isoNow() });
@@ -380,6 +431,7 @@ export class Attempt {
         });
         continue;
       }
+      if (slot) this.release(slot);
       let output: string | undefined;
       let exact: boolean;
       try {

@@ -1,6 +1,7 @@
 import type { LeaseLostError } from '../core/errors.ts';
-import type { EventWaiter } from '../core/records.ts';
+import type { EventWaiter, LimitedBy } from '../core/records.ts';
 import type { ResumeReason } from '../core/resume.ts';
+import type { SlotWait } from './flow.ts';
 
 /** How the handler ended: what `close` is given. */
 export type HandlerResult = { ok: true; value: unknown } | { ok: false; error: unknown };
@@ -11,8 +12,11 @@ export type Outcome =
   | { kind: 'completed'; value: unknown }
   /** The run fails for good with `error`. */
   | { kind: 'failed'; error: unknown }
-  /** The run continues later: at `wakeAt` for `reason`; `waitingOn` are the event waits it suspended on. */
-  | { kind: 'suspended'; wakeAt: number; reason: ResumeReason; waitingOn: readonly EventWaiter[] }
+  /**
+   * The run continues later: at `wakeAt` for `reason`; `waitingOn` are the event waits it suspended
+   * on, `queuedOn` the concurrency queues it enters once stored, `limitedBy` the limit that queues it.
+   */
+  | { kind: 'suspended'; wakeAt: number; reason: ResumeReason; waitingOn: readonly EventWaiter[]; queuedOn: readonly SlotWait[]; limitedBy?: LimitedBy }
   /** Nothing was journaled (no step ran): the handler's own result, as without durable(). */
   | { kind: 'not-a-run'; result: HandlerResult }
   /** Another invocation holds the run: this one stops without writing. */

@@ -1,4 +1,5 @@
 import { toMs, type Duration } from '../core/duration.ts';
+import type { StepConcurrency, StepThrottle } from './flow.ts';
 
 export interface BackoffOptions {
   /** Delay before the first retry. Default `'1s'`. */
@@ -9,11 +10,23 @@ export interface BackoffOptions {
   max?: Duration;
 }
 
-/** Options per step; each overrides the endpoint's option of the same name. */
+/** Options per step; `retries` and `backoff` override the endpoint's options of the same name. */
 export interface StepOptions {
   /** Retries after the first attempt. Default: the endpoint's `retries` (4). */
   retries?: number;
   backoff?: BackoffOptions;
+  /**
+   * At most `limit` calls of steps with this `key` run their function at once, across every run of
+   * every endpoint of the deployment (a downstream API's quota: `{ key: 'openai', limit: 5 }`). A
+   * call over it waits inline while it can, else the run suspends queued until a slot frees.
+   */
+  concurrency?: StepConcurrency;
+  /**
+   * At most `limit` calls of steps with this `key` start per `period` (plus `burst` at once),
+   * deployment-wide, in the order they asked: a call waits for its turn inline when it is near,
+   * else the run suspends until then.
+   */
+  throttle?: StepThrottle;
 }
 
 export interface ResolvedBackoff {

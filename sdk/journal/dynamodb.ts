@@ -7,8 +7,6 @@ import {
   PutItemCommand,
   QueryCommand,
   ScanCommand,
-  TransactionCanceledException,
-  TransactWriteItemsCommand,
   UpdateItemCommand,
   type ConditionCheck,
   type TransactWriteItem,
@@ -16,11 +14,26 @@ import {
 } from '@aws-sdk/client-dynamodb';
 import { marshall, unmarshall } from '@aws-sdk/util-dynamodb';
 import { JournalError, LeaseLostError } from '../core/errors.ts';
-import type { EventWaiter, IdempotencyClaim, LoadedRun, ReceivedEvent, RunRecord, StepRecord } from '../core/records.ts';
-import { fenceCondition, fencedTransactions, reopenedRun, type Fence, type Journal, type JournalWrite, type RunFilter } from './journal.ts';
+import type { EventWaiter, FlowRef, FlowState, IdempotencyClaim, LoadedRun, QueueEntry, ReceivedEvent, RunRecord, StepRecord } from '../core/records.ts';
+import {
+  fenceCondition,
+  fencedTransactions,
+  reopenedRun,
+  type Fence,
+  type Journal,
+  type JournalWrite,
+  type RunFilter,
+  type SlotGrant,
+  type SlotRelease,
+  type SlotRequest,
+  type StartGrant,
+  type StartRequest,
+} from './journal.ts';
 import type { RequestSnapshot } from '../core/http.ts';
 import { key, toEvent, toItem, toRun, toStep, waiterItem, type Item } from './dynamodb-items.ts';
+import { DynamoFlow } from './dynamodb-flow.ts';
 import { ensureJournalTable } from './dynamodb-table.ts';
+import { conditionFailed, transactWrite } from './dynamodb-transact.ts';
 import { DUE_INDEX, DUE_SHARDS, dueShard, eventPk, idempotencyPk, pk, seenSk, stepSk, waiterSk } from './keys.ts';
 
 export interface DynamoJournalOptions {
@@ -33,7 +46,6 @@ export interface DynamoJournalOptions {
 // DynamoDB's own limit: BatchWriteItem takes 25 items (TransactWriteItems: see fencedTransactions).
 const BATCH_LIMIT = 25;
 const UNPROCESSED_RETRIES = 6;
-const CONFLICT_RETRIES = 5;
 
 /**
  * The journal on one DynamoDB table (`pk`, `sk` strings; TTL on `ttl`):
@@ -43,10 +55,13 @@ const CONFLICT_RETRIES = 5;
 export class DynamoJournal implements Journal {
   readonly tableName: string;
   readonly client: DynamoDBClient;
+  /** Flow control's items, in a module of their own (sdk/journal/dynamodb-flow.ts). */
+  private readonly flow: DynamoFlow;
 
   constructor(options: DynamoJournalOptions) {
     this.tableName = options.tableName;
     this.client = options.client ?? new DynamoDBClient({});
+    this.flow = new DynamoFlow(this.client, this.tableName);
   }
 
   async load(runId: string): Promise<LoadedRun | undefined> {
@@ -98,7 +113,7 @@ export class DynamoJournal implements Journal {
           UpdateExpression:
             'SET attempt = :next, #status = :running, leaseOwner = :owner, leaseExpiresAt = :until, updatedAt = :now, dueShard = :shard, dueAt = :until REMOVE wakeAt',
           ConditionExpression:
-            'attempt = :expected AND #status IN (:running, :sleeping, :waiting) AND (attribute_not_exists(leaseOwner) OR leaseExpiresAt < :nowMs)' +
+            'attempt = :expected AND #status IN (:running, :sleeping, :waiting, :queued) AND (attribute_not_exists(leaseOwner) OR leaseExpiresAt < :nowMs)' +
             (functionName === undefined ? '' : ' AND (attribute_not_exists(functionName) OR functionName = :fn)'),
           ExpressionAttributeNames: { '#status': 'status' },
           ExpressionAttributeValues: marshall({
@@ -113,6 +128,7 @@ export class DynamoJournal implements Journal {
             ':running': 'running',
             ':sleeping': 'sleeping',
             ':waiting': 'waiting',
+            ':queued': 'queued',
           }),
           ReturnValues: 'ALL_NEW',
           ReturnValuesOnConditionCheckFailure: 'ALL_OLD',
@@ -177,9 +193,9 @@ export class DynamoJournal implements Journal {
         new PutItemCommand({
           TableName: this.tableName,
           Item: toItem({ type: 'run', run }),
-          ConditionExpression: 'attempt = :attempt AND updatedAt = :updatedAt AND #status IN (:running, :sleeping, :waiting)',
+          ConditionExpression: 'attempt = :attempt AND updatedAt = :updatedAt AND #status IN (:running, :sleeping, :waiting, :queued)',
           ExpressionAttributeNames: { '#status': 'status' },
-          ExpressionAttributeValues: marshall({ ':attempt': expected.attempt, ':updatedAt': expected.updatedAt, ':running': 'running', ':sleeping': 'sleeping', ':waiting': 'waiting' }),
+          ExpressionAttributeValues: marshall({ ':attempt': expected.attempt, ':updatedAt': expected.updatedAt, ':running': 'running', ':sleeping': 'sleeping', ':waiting': 'waiting', ':queued': 'queued' }),
         }),
       );
       return true;
@@ -372,6 +388,30 @@ export class DynamoJournal implements Journal {
     return { resolved, step: Item ? toStep(Item) : undefined };
   }
 
+  acquireSlot(request: SlotRequest): Promise<SlotGrant> {
+    return this.flow.acquireSlot(request);
+  }
+
+  enqueue(entry: QueueEntry, limit: number): Promise<boolean> {
+    return this.flow.enqueue(entry, limit);
+  }
+
+  releaseSlot(release: SlotRelease): Promise<QueueEntry | undefined> {
+    return this.flow.releaseSlot(release);
+  }
+
+  reserveStart(request: StartRequest): Promise<StartGrant> {
+    return this.flow.reserveStart(request);
+  }
+
+  countRejection(ref: FlowRef, at: number, ttl: number): Promise<void> {
+    return this.flow.countRejection(ref, at, ttl);
+  }
+
+  listFlow(): Promise<FlowState[]> {
+    return this.flow.listFlow();
+  }
+
   /** Every item of a partition (optionally only sort keys starting with `prefix`), strongly consistent. */
   private async query(pkValue: string, prefix?: string): Promise<Item[]> {
     const items: Item[] = [];
@@ -398,22 +438,8 @@ export class DynamoJournal implements Journal {
   }
 
 
-  /**
-   * TransactWriteItems. DynamoDB cancels a transaction that collides with another one on an item
-   * (reason TransactionConflict) whether or not its conditions hold, and the SDK does not retry it:
-   * it is sent again here, so a conflict is never read as a failed condition (a lost lease, a waiter
-   * someone else resolved).
-   */
-  private async transact(items: TransactWriteItem[]): Promise<void> {
-    for (let round = 0; ; round++) {
-      try {
-        await this.client.send(new TransactWriteItemsCommand({ TransactItems: items }));
-        return;
-      } catch (error) {
-        if (round >= CONFLICT_RETRIES || conditionFailed(error) || !conflicted(error)) throw error;
-        await sleep(Math.min(1_000, 20 * 2 ** round) * (0.5 + Math.random()));
-      }
-    }
+  private transact(items: TransactWriteItem[]): Promise<void> {
+    return transactWrite(this.client, items);
   }
 
   private async batchWrite(requests: WriteRequest[]): Promise<void> {
@@ -450,15 +476,6 @@ export class DynamoJournal implements Journal {
       throw error;
     }
   }
-}
-
-/** A transaction cancelled because a condition did not hold (not for a conflict, throttling or a bad item). */
-function conditionFailed(error: unknown): boolean {
-  return error instanceof TransactionCanceledException && (error.CancellationReasons ?? []).some((reason) => reason.Code === 'ConditionalCheckFailed');
-}
-
-function conflicted(error: unknown): boolean {
-  return error instanceof TransactionCanceledException && (error.CancellationReasons ?? []).some((reason) => reason.Code === 'TransactionConflict');
 }
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));

@@ -12,7 +12,7 @@
  * - "Atomic" means all or none, and no reader sees a part. Reads are strongly consistent unless
  *   said otherwise, but a read of several items is not a snapshot.
  */
-import type { EventWaiter, IdempotencyClaim, LoadedRun, ReceivedEvent, RunRecord, RunStatus, StepRecord } from '../core/records.ts';
+import type { EventWaiter, FlowRef, FlowState, IdempotencyClaim, LoadedRun, QueueEntry, ReceivedEvent, RunRecord, RunStatus, StepRecord } from '../core/records.ts';
 import type { RequestSnapshot } from '../core/http.ts';
 
 export type JournalWrite =
@@ -79,13 +79,13 @@ export interface RunStore {
   write(items: JournalWrite[], fence?: Fence): Promise<void>;
   /**
    * Takes the lease of the run and starts attempt `expectedAttempt + 1`, atomically, only if the
-   * run's attempt is `expectedAttempt`, its status is running, sleeping or waiting, and it has no
+   * run's attempt is `expectedAttempt`, its status is live (running, sleeping, waiting or queued), and it has no
    * lease owner or a lease that expired (`leaseExpiresAt` before now). Sets `attempt`, status
    * `running` (an attempt is executing it: a run whose attempt dies shows as running, with an
    * expired lease), `leaseOwner`, `leaseExpiresAt = until` and `updatedAt`, removes `wakeAt`, and
-   * returns the run as it now stands. Undefined when the run is unknown, moved on, ended or held,
-   * or, with `functionName`, belongs to another function (a resume forged for a run the caller
-   * does not own).
+   * returns the run as it now stands (a queued run still says what it was `limitedBy`). Undefined
+   * when the run is unknown, moved on, ended or held, or, with `functionName`, belongs to another
+   * function (a resume forged for a run the caller does not own).
    */
   acquireLease(runId: string, expectedAttempt: number, owner: string, until: number, functionName?: string): Promise<RunRecord | undefined>;
   /**
@@ -168,8 +168,96 @@ export interface RunAdmin {
   replaceRun(expected: Pick<RunRecord, 'attempt' | 'updatedAt'>, run: RunRecord): Promise<boolean>;
 }
 
+/** A concurrency slot asked for (`FlowStore.acquireSlot`). Times are epoch ms. */
+export interface SlotRequest {
+  ref: FlowRef;
+  /** Who holds it: a run id, or `<runId>#<stepId>` for a step. */
+  holder: string;
+  limit: number;
+  /** When the slot comes back by itself if it is never released: the holding attempt's lease expiry. */
+  expiresAt: number;
+  now: number;
+  /** The holder is queued on this key (it leaves the queue when it takes the slot). */
+  queued?: boolean;
+  ttl: number;
+}
+
+export type SlotGrant =
+  | { acquired: true }
+  /** `queued`: runs queued on the key; `freesBy`: the earliest expiry of a live holder. */
+  | { acquired: false; queued: number; freesBy: number | undefined };
+
+/** A slot given back (`FlowStore.releaseSlot`). */
+export interface SlotRelease {
+  ref: FlowRef;
+  holder: string;
+  /** The expiry it was taken with: a later holding of the same holder is not this one's to release. */
+  expiresAt: number;
+  now: number;
+  /** How long a slot handed to a queued run is kept for it (the time its resume needs to arrive). */
+  reserveMs: number;
+  ttl: number;
+}
+
+/** One start asked of a throttle or a rate limit (GCRA, `FlowStore.reserveStart`). Times are epoch ms. */
+export interface StartRequest {
+  ref: FlowRef;
+  /** `period / limit`: the spacing of starts once the burst is spent. */
+  intervalMs: number;
+  /** How far ahead of its spacing a start may be: `(burst - 1) * intervalMs`. */
+  toleranceMs: number;
+  now: number;
+  /** Lossy (a rate limit): a start that cannot be now is refused. Else (a throttle) it is booked for later. */
+  lossy: boolean;
+  /** Kept on the item for the dashboard. */
+  limit: number;
+  periodMs: number;
+  ttl: number;
+}
+
+export type StartGrant = { ok: true; at: number } | { ok: false; retryAt: number };
+
+/**
+ * Flow control, one partition per limited key (`FLOW#<scope>#<kind>#<key>`): its concurrency slots
+ * (`SLOTS`: the holders with their expiry, and how many are queued), its queue (`QUEUE#<holder>`,
+ * oldest run first), and the GCRA state of a throttle or a rate limit (`RATE`). Every change is one
+ * conditional write on one item, or one transaction where the queue changes with the slots.
+ */
+export interface FlowStore {
+  /**
+   * Takes a slot of the key for the holder until `expiresAt`, atomically, if the holder holds one
+   * already (handed to it while queued, or its own from an earlier attempt: renewed), or if fewer
+   * than `limit` holders hold one, holders past their expiry not counted (they are removed), and
+   * nobody is queued, unless the holder is itself `queued` (it then leaves the queue). Else says
+   * how many are queued and when the earliest live holding expires.
+   */
+  acquireSlot(request: SlotRequest): Promise<SlotGrant>;
+  /**
+   * Queues the entry (once per holder: an entry already queued only gets the new `attempt`), counted
+   * with the slots atomically, only while at least `limit` holders hold a slot (expired or not);
+   * false, and nothing queued, when a slot is free: take it instead.
+   */
+  enqueue(entry: QueueEntry, limit: number): Promise<boolean>;
+  /**
+   * Gives the holder's slot back, only if it still holds it as taken (`expiresAt`). If runs are
+   * queued on the key, the slot goes to the oldest entry instead, held for it for `reserveMs`, and
+   * the entry leaves the queue, atomically: it is returned, and the caller wakes its run.
+   */
+  releaseSlot(release: SlotRelease): Promise<QueueEntry | undefined>;
+  /**
+   * GCRA: books the next start of the key. Returns when it may start (`at` ≥ now; now unless a
+   * throttle's burst is spent), or, for a lossy request that cannot start now, when one could.
+   * One conditional write; two when the key changed between idle and busy since this process last saw it.
+   */
+  reserveStart(request: StartRequest): Promise<StartGrant>;
+  /** Counts a refused request on the key (its `rejected` count and `lastRejectedAt`). */
+  countRejection(ref: FlowRef, at: number, ttl: number): Promise<void>;
+  /** Every limited key as stored, for the dashboard and the CLI. May read the whole journal (a scan). */
+  listFlow(): Promise<FlowState[]>;
+}
+
 /** Where runs are kept: every port at once. */
-export interface Journal extends RunStore, IdempotencyStore, EventStore, RunAdmin {}
+export interface Journal extends RunStore, IdempotencyStore, EventStore, RunAdmin, FlowStore {}
 
 /** The items of one fenced transaction, the lease check aside: DynamoDB's TransactWriteItems takes 100. */
 export const FENCED_TRANSACTION_ITEMS = 99;
@@ -223,4 +311,25 @@ export function reopenedRun(loaded: LoadedRun, now: string): JournalWrite[] {
     .filter((step) => step.status === 'failed')
     .map((step): JournalWrite => ({ type: 'step', runId: run.runId, step: { ...step, status: 'retrying', attempts: 0, retryAt: now, endedAt: undefined }, ttl: run.ttl }));
   return [...retried, { type: 'run', run }];
+}
+
+/** What a flow item says of its key (every adapter stores these attributes). */
+export function flowRefAttributes(ref: FlowRef): { scope: string; kind: string; key: string } {
+  // The key in full only names the partition (hashed when long): a very long one is kept short here.
+  return { scope: ref.scope, kind: ref.kind, key: ref.key.slice(0, 1_024) };
+}
+
+/** A `SLOTS` or `RATE` item's attributes as the dashboard shows them. */
+export function toFlowState(item: Record<string, unknown>): FlowState {
+  const holders = Object.entries((item.holders as Record<string, number> | undefined) ?? {}).map(([holder, expiresAt]) => ({ holder, expiresAt: Number(expiresAt) }));
+  return {
+    ref: { scope: item.scope as string, kind: item.kind as FlowRef['kind'], key: item.key as string },
+    ...(item.limit === undefined ? {} : { limit: Number(item.limit) }),
+    ...(item.periodMs === undefined ? {} : { periodMs: Number(item.periodMs) }),
+    holders: holders.sort((a, b) => a.expiresAt - b.expiresAt),
+    queued: Number(item.queued ?? 0),
+    ...(item.tat === undefined ? {} : { nextAt: Number(item.tat) }),
+    rejected: Number(item.rejected ?? 0),
+    ...(item.lastRejectedAt === undefined ? {} : { lastRejectedAt: item.lastRejectedAt as string }),
+  };
 }

@@ -1,10 +1,12 @@
 /**
  * The journal's single-table keys, shared by every adapter so they hold the same items:
  * `RUN#<runId>` holds `RUN`, `REQUEST` and `STEP#<seq>#<id>`; `EVENT#<name>` holds `WAITER#…` and
- * `SEEN#<id>`; `IDEMPOTENCY#<endpoint>#<caller>#<key>` holds `CLAIM`. Live run items are also in the
- * sparse index `due` (`dueShard`, `dueAt`), which the sweep of stuck runs reads.
+ * `SEEN#<id>`; `IDEMPOTENCY#<endpoint>#<caller>#<key>` holds `CLAIM`; `FLOW#<scope>#<kind>#<key>`
+ * holds `SLOTS`, `QUEUE#<holder>` and `RATE`. Live run items are also in the sparse index `due`
+ * (`dueShard`, `dueAt`), which the sweep of stuck runs reads.
  */
-import type { EventWaiter, IdempotencyClaim, StepRecord } from '../core/records.ts';
+import { createHash } from 'node:crypto';
+import type { EventWaiter, FlowRef, IdempotencyClaim, StepRecord } from '../core/records.ts';
 
 export const pk = (runId: string): string => `RUN#${runId}`;
 // Zero-padded so that steps sort by call order within the partition.
@@ -19,3 +21,15 @@ export const DUE_INDEX = 'due';
 export const DUE_SHARDS = 8;
 /** A run's shard of the due index: from the random part of its ULID. */
 export const dueShard = (runId: string): string => `DUE#${runId.charCodeAt(runId.length - 1) % DUE_SHARDS}`;
+
+// A key longer than this is stored by its hash: DynamoDB partition keys stop at 2 KB.
+const MAX_FLOW_KEY = 200;
+/** The partition of a limited key. */
+export const flowPk = (ref: FlowRef): string =>
+  `FLOW#${ref.scope}#${ref.kind}#${ref.key.length > MAX_FLOW_KEY ? `sha256:${createHash('sha256').update(ref.key).digest('hex')}` : ref.key}`;
+export const FLOW_PREFIX = 'FLOW#';
+export const SLOTS_SK = 'SLOTS';
+export const RATE_SK = 'RATE';
+export const QUEUE_PREFIX = 'QUEUE#';
+// Queue entries sort by holder: run ids are ULIDs, so the oldest run comes first.
+export const queueSk = (holder: string): string => `${QUEUE_PREFIX}${holder}`;

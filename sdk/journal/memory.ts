@@ -1,8 +1,21 @@
 import { LeaseLostError } from '../core/errors.ts';
 import type { RequestSnapshot } from '../core/http.ts';
-import { runDueAt, type EventWaiter, type IdempotencyClaim, type LoadedRun, type ReceivedEvent, type RunRecord, type StepRecord } from '../core/records.ts';
-import { fencedTransactions, reopenedRun, type Fence, type Journal, type JournalWrite, type RunFilter } from './journal.ts';
-import { eventPk, idempotencyPk, pk, seenSk, stepSk, waiterSk } from './keys.ts';
+import {
+  LIVE_STATUSES,
+  runDueAt,
+  type EventWaiter,
+  type FlowRef,
+  type FlowState,
+  type IdempotencyClaim,
+  type LoadedRun,
+  type QueueEntry,
+  type ReceivedEvent,
+  type RunRecord,
+  type RunStatus,
+  type StepRecord,
+} from '../core/records.ts';
+import { flowRefAttributes as refAttributes, toFlowState, fencedTransactions, reopenedRun, type Fence, type Journal, type JournalWrite, type RunFilter, type SlotGrant, type SlotRelease, type SlotRequest, type StartGrant, type StartRequest } from './journal.ts';
+import { eventPk, FLOW_PREFIX, flowPk, idempotencyPk, pk, QUEUE_PREFIX, queueSk, RATE_SK, seenSk, SLOTS_SK, stepSk, waiterSk } from './keys.ts';
 
 export interface MemoryJournalOptions {
   /** Epoch ms, for every lease expiry, TTL and timestamp. Default `Date.now`; a harness passes its virtual clock. */
@@ -76,7 +89,7 @@ export class MemoryJournal implements Journal {
     await turn();
     const now = this.now();
     const run = this.get(pk(runId), 'RUN');
-    if (!run || run.attempt !== expectedAttempt || !['running', 'sleeping', 'waiting'].includes(run.status as string)) return undefined;
+    if (!run || run.attempt !== expectedAttempt || !LIVE_STATUSES.includes(run.status as RunStatus)) return undefined;
     if (functionName !== undefined && run.functionName !== undefined && run.functionName !== functionName) return undefined;
     // DynamoJournal's condition: no owner, or an expiry before now (an owner without one holds it for good).
     if (run.leaseOwner !== undefined && !(typeof run.leaseExpiresAt === 'number' && run.leaseExpiresAt < now)) return undefined;
@@ -114,7 +127,7 @@ export class MemoryJournal implements Journal {
   async replaceRun(expected: Pick<RunRecord, 'attempt' | 'updatedAt'>, run: RunRecord): Promise<boolean> {
     await turn();
     const stored = this.get(pk(run.runId), 'RUN');
-    if (!stored || stored.attempt !== expected.attempt || stored.updatedAt !== expected.updatedAt || !['running', 'sleeping', 'waiting'].includes(stored.status as string)) return false;
+    if (!stored || stored.attempt !== expected.attempt || stored.updatedAt !== expected.updatedAt || !LIVE_STATUSES.includes(stored.status as RunStatus)) return false;
     const [[pkValue, sk, item]] = itemsOf([{ type: 'run', run }]) as [Entry];
     this.put(pkValue, sk, item);
     return true;
@@ -213,6 +226,124 @@ export class MemoryJournal implements Journal {
     await turn();
     const after = this.get(stepPk, stepKey);
     return { resolved, step: after && toStep(after) };
+  }
+
+  async acquireSlot(request: SlotRequest): Promise<SlotGrant> {
+    await turn();
+    const flowKey = flowPk(request.ref);
+    const slots = this.get(flowKey, SLOTS_SK);
+    if (!slots) {
+      this.put(flowKey, SLOTS_SK, { ...refAttributes(request.ref), holders: { [request.holder]: request.expiresAt }, queued: 0, limit: request.limit, ttl: request.ttl });
+      return { acquired: true };
+    }
+    const holders = { ...(slots.holders as Record<string, number>) };
+    const queued = slots.queued as number;
+    const store = (changes: Item) => this.put(flowKey, SLOTS_SK, { ...slots, holders, ...changes, limit: request.limit, ttl: Math.max(request.ttl, slots.ttl ?? 0) });
+    if (request.holder in holders) {
+      holders[request.holder] = request.expiresAt;
+      store({});
+      return { acquired: true };
+    }
+    const live = Object.values(holders).filter((expiresAt) => expiresAt > request.now);
+    const inQueue = request.queued === true && this.get(flowKey, queueSk(request.holder)) !== undefined;
+    if (live.length >= request.limit || (!inQueue && queued > 0)) return { acquired: false, queued, freesBy: live.length > 0 ? Math.min(...live) : undefined };
+    for (const [holder, expiresAt] of Object.entries(holders)) if (expiresAt <= request.now) delete holders[holder];
+    holders[request.holder] = request.expiresAt;
+    store(inQueue ? { queued: queued - 1 } : {});
+    if (inQueue) this.delete(flowKey, queueSk(request.holder));
+    return { acquired: true };
+  }
+
+  async enqueue(entry: QueueEntry, limit: number): Promise<boolean> {
+    await turn();
+    const flowKey = flowPk(entry.ref);
+    const queuedItem = this.get(flowKey, queueSk(entry.holder));
+    if (queuedItem) {
+      this.put(flowKey, queueSk(entry.holder), { ...queuedItem, attempt: entry.attempt, ttl: entry.ttl });
+      return true;
+    }
+    const slots = this.get(flowKey, SLOTS_SK);
+    // As DynamoDB's condition can count them: every holder, expired or not.
+    if (!slots || Object.keys(slots.holders as Record<string, number>).length < limit) return false;
+    this.put(flowKey, queueSk(entry.holder), queueItem(entry));
+    this.put(flowKey, SLOTS_SK, { ...slots, queued: (slots.queued as number) + 1 });
+    return true;
+  }
+
+  async releaseSlot(release: SlotRelease): Promise<QueueEntry | undefined> {
+    await turn();
+    const flowKey = flowPk(release.ref);
+    const holds = () => {
+      const slots = this.get(flowKey, SLOTS_SK);
+      return slots && (slots.holders as Record<string, number>)[release.holder] === release.expiresAt ? slots : undefined;
+    };
+    const without = (slots: Item) => {
+      const holders = { ...(slots.holders as Record<string, number>) };
+      delete holders[release.holder];
+      return holders;
+    };
+    const first = holds();
+    if (!first) return undefined;
+    if ((first.queued as number) <= 0) {
+      this.put(flowKey, SLOTS_SK, { ...first, holders: without(first) });
+      return undefined;
+    }
+    // DynamoJournal reads the head of the queue in a request of its own, then hands the slot over.
+    await turn();
+    const slots = holds();
+    if (!slots) return undefined;
+    const head = this.query(flowKey, QUEUE_PREFIX)[0];
+    if (!head) {
+      // The count outlived its entries (expired ones): nobody is queued.
+      this.put(flowKey, SLOTS_SK, { ...slots, holders: without(slots), queued: 0 });
+      return undefined;
+    }
+    const entry = toQueueEntry(head[1]);
+    this.put(flowKey, SLOTS_SK, {
+      ...slots,
+      holders: { ...without(slots), [entry.holder]: release.now + release.reserveMs },
+      queued: (slots.queued as number) - 1,
+      ttl: Math.max(release.ttl, slots.ttl ?? 0),
+    });
+    this.delete(flowKey, head[0]);
+    return entry;
+  }
+
+  async reserveStart(request: StartRequest): Promise<StartGrant> {
+    await turn();
+    const flowKey = flowPk(request.ref);
+    const item = this.get(flowKey, RATE_SK);
+    const tat = item?.tat as number | undefined;
+    const store = (next: number) =>
+      this.put(flowKey, RATE_SK, { ...refAttributes(request.ref), ...item, tat: next, limit: request.limit, periodMs: request.periodMs, ttl: Math.max(request.ttl, item?.ttl ?? 0) });
+    if (tat === undefined || tat <= request.now) {
+      store(request.now + request.intervalMs);
+      return { ok: true, at: request.now };
+    }
+    if (request.lossy && tat - request.toleranceMs > request.now) return { ok: false, retryAt: tat - request.toleranceMs };
+    store(tat + request.intervalMs);
+    return { ok: true, at: Math.max(request.now, tat - request.toleranceMs) };
+  }
+
+  async countRejection(ref: FlowRef, at: number, ttl: number): Promise<void> {
+    await turn();
+    const flowKey = flowPk(ref);
+    const sk = ref.kind === 'concurrency' ? SLOTS_SK : RATE_SK;
+    const item = this.get(flowKey, sk) ?? { ...refAttributes(ref), ...(sk === SLOTS_SK ? { holders: {}, queued: 0 } : {}) };
+    this.put(flowKey, sk, { ...item, rejected: ((item.rejected as number | undefined) ?? 0) + 1, lastRejectedAt: new Date(at).toISOString(), ttl: Math.max(ttl, item.ttl ?? 0) });
+  }
+
+  async listFlow(): Promise<FlowState[]> {
+    await turn();
+    const states: FlowState[] = [];
+    for (const pkValue of [...this.table.keys()]) {
+      if (!pkValue.startsWith(FLOW_PREFIX)) continue;
+      for (const sk of [SLOTS_SK, RATE_SK]) {
+        const item = this.get(pkValue, sk);
+        if (item) states.push(toFlowState(structuredClone(item)));
+      }
+    }
+    return states;
   }
 
   private loadNow(runId: string): LoadedRun | undefined {
@@ -328,6 +459,16 @@ function toRun(item: Item): RunRecord {
 function toStep(item: Item): StepRecord {
   const { ttl: _ttl, ...step } = structuredClone(item);
   return step as unknown as StepRecord;
+}
+
+function queueItem(entry: QueueEntry): Item {
+  const { ref, ...rest } = entry;
+  return attributes({ ...refAttributes(ref), ...rest });
+}
+
+function toQueueEntry(item: Item): QueueEntry {
+  const { scope, kind, key, ...rest } = structuredClone(item) as Record<string, unknown>;
+  return { ...(rest as Omit<QueueEntry, 'ref'>), ref: { scope, kind, key } as FlowRef };
 }
 
 function toEvent(item: Item): ReceivedEvent {

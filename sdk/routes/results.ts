@@ -2,7 +2,7 @@ import type { Context } from 'aws-lambda';
 import { TERMINAL_STATUSES } from '../core/records.ts';
 import { type HttpResponse } from '../core/http.ts';
 import { type Journal } from '../journal/journal.ts';
-import { apiBaseUrl, json, retryAfterSeconds, seeOther } from '../endpoint/answers.ts';
+import { apiBaseUrl, json, retryAfterOfRun, seeOther } from '../endpoint/answers.ts';
 import { isHttpEvent, NO_REDACTION, snapshotRequest, type HttpEvent } from '../endpoint/api-gateway.ts';
 import { RUN_ID_HEADER } from '../core/contract.ts';
 import { defaultJournal, secretSource, type SecretOption } from '../endpoint/deployment.ts';
@@ -70,7 +70,7 @@ export function createResultsHandler(options: ResultsOptions = {}): (event: unkn
       const now = Date.now();
       if (now >= deadline) {
         const self = `${apiBaseUrl(request)}${stripStage(request)}?${query.toString()}`;
-        return seeOther(runId, self, retryAfterSeconds(run.wakeAt ? Date.parse(run.wakeAt) : undefined, run.status === 'waiting'), run.status);
+        return seeOther(runId, self, retryAfterOfRun(run), run.status);
       }
       await new Promise((resolve) => setTimeout(resolve, Math.min(interval, deadline - now)));
       interval = Math.min(MAX_POLL_INTERVAL_MS, interval * 2);
