@@ -109,7 +109,7 @@ describe('durable dev serving the example POST /process', () => {
       const failure = await cli('runs', 'list', '--url', server.url, '--status', 'bogus').catch((error) => error);
 
       expect(failure.code).toBe(1);
-      expect(failure.stderr).toContain("Unknown status 'bogus'. Statuses: running, sleeping, waiting, completed, failed.");
+      expect(failure.stderr).toContain("Unknown status 'bogus'. Statuses: running, sleeping, waiting, queued, completed, failed.");
       expect(failure.stdout).toBe('');
       const api = await fetch(`${server.url}/_durable/api/runs?status=bogus`);
       expect(api.status).toBe(400);
