@@ -4,17 +4,19 @@ import { JournalError, LeaseLostError, RunStuckError, serializeError } from '../
 import type { HttpResponse } from '../core/http.ts';
 import { ulid } from '../core/ids.ts';
 import { log } from '../core/log.ts';
-import { TERMINAL_STATUSES, type EventWaiter, type QueueEntry, type RunStatus, type StepRecord } from '../core/records.ts';
+import { TERMINAL_STATUSES, type QueueEntry, type RunStatus, type StepRecord } from '../core/records.ts';
 import { isResumeEvent, RESUME_EVENT_TYPE, resumeEvent, type ResumeEvent, type ResumeReason } from '../core/resume.ts';
 import { signToken } from '../core/token.ts';
 import { Attempt } from '../engine/attempt.ts';
-import type { HeldSlot, SlotWait } from '../engine/flow.ts';
+import type { HeldSlot } from '../engine/flow.ts';
 import type { HandlerResult, Outcome } from '../engine/outcome.ts';
 import type { Fence } from '../journal/journal.ts';
-import { apiBaseUrl, errorAnswer, failedRunResponse, json, resultUrl, retryAfterSeconds, seeOther } from './answers.ts';
+import { apiBaseUrl, errorAnswer, failedRunResponse, json, resultUrl, retryAfterOfRun, seeOther } from './answers.ts';
 import { isHttpEvent, normalizeResponse, rebuildEvent, snapshotRequest, withHeaders, withoutSetCookie, type HttpEvent } from './api-gateway.ts';
 import { admitRequest, ENDPOINT_KEY, hasLimits, readmitRun, requestKeys, type RequestKeys } from './flow-control.ts';
 import { claimKey, keyClaimOf, releaseKey, type KeyClaim } from './idempotency.ts';
+import { armHandoff, armWatchdog } from './handoff.ts';
+import { armResume, keepPast } from './suspension.ts';
 import { resolveOptions, type DurableOptions, type ResolvedOptions } from './options.ts';
 
 export interface Invocation {
@@ -41,8 +43,6 @@ const LEASE_GRACE_MS = 5_000;
 const UNKNOWN_REMAINING_MS = 15 * 60_000;
 // Time kept before the Lambda's own timeout to hand off: answer, flush, arm the next invocation.
 const HANDOFF_MARGIN_MS = 3_000;
-// After a hand-off, how long the handler gets to unwind before a watchdog timer is armed for it.
-const UNWIND_GRACE_MS = 2_000;
 
 const STATUS_WHILE_SUSPENDED: Record<ResumeReason, RunStatus> = {
   retry: 'running',
@@ -129,7 +129,7 @@ export class DurableEndpoint {
         return { response: await this.end(invocation, { ok: false, error }) };
       }
     }
-    return { invocation: this.armHandoff(invocation) };
+    return { invocation: armHandoff(this.options, invocation) };
   }
 
   /**
@@ -216,62 +216,19 @@ export class DurableEndpoint {
     const wake = new Date(wakeAt);
     // Resolve the secret before committing, so a missing secret fails loudly and changes nothing.
     const secret = invocation.resumed ? undefined : await this.options.secret();
-    await this.keepPast(attempt, wakeAt);
+    await keepPast(this.options, attempt, wakeAt);
     const status = STATUS_WHILE_SUSPENDED[reason];
     attempt.journalRun(status, { wakeAt: wake.toISOString(), ...(status === 'queued' && limitedBy ? { limitedBy } : {}) });
     const stored = await this.flush(invocation);
     if (stored === 'failed') return errorAnswer(new JournalError('The run could not be saved; try again.'), attempt.runId);
     // Lost: another attempt took the run over meanwhile (after a hand-off); it has its own timers.
-    if (stored === 'stored') await this.armResume(attempt, reason, wake, waitingOn, queuedOn);
+    if (stored === 'stored') await armResume(this.options, attempt, reason, wake, waitingOn, queuedOn);
     log('info', 'run suspended', { endpoint: attempt.endpoint, runId: attempt.runId, attempt: attempt.attempt, wakeAt: wake.toISOString(), reason });
     if (invocation.resumed) return json(202, { runId: attempt.runId, status: 'running' }, { [RUN_ID_HEADER]: attempt.runId });
     const now = attempt.clock.now();
     const token = signToken(secret!, attempt.runId, new Date(now + this.options.tokenTtl));
     const url = resultUrl(this.options.resultsBaseUrl ?? apiBaseUrl(attempt.request), attempt.runId, token);
-    // A run queued for a slot may start any moment, like one waiting for an event: its wake time is only the sweep's backstop.
-    return seeOther(attempt.runId, url, retryAfterSeconds(wakeAt, reason === 'timeout' || reason === 'slot', now));
-  }
-
-  /**
-   * A run is kept `retention` past its wake time: a wait longer than the retention (a 45-day
-   * sleep, 30 days kept) raises the ttl of every item already stored, before the run suspends.
-   */
-  private async keepPast(attempt: Attempt, wakeAt: number): Promise<void> {
-    const ttl = Math.ceil((wakeAt + this.options.retention) / 1_000);
-    if (ttl <= attempt.ttl) return;
-    attempt.keepUntil(ttl);
-    // What is queued goes out first (with the new ttl), so that every item stored before is raised.
-    try {
-      await attempt.flush();
-      await this.options.journal().keepUntil(attempt.runId, ttl);
-    } catch (error) {
-      // The suspension's own write below fails the same way and answers for it.
-      log('error', 'keeping the run past its retention failed', { endpoint: attempt.endpoint, runId: attempt.runId, error: (error as Error).message });
-    }
-  }
-
-  private async armResume(attempt: Attempt, reason: ResumeReason, wake: Date, waitingOn: readonly EventWaiter[], queuedOn: readonly SlotWait[]): Promise<void> {
-    const timer = this.options.timer();
-    // A run queued for a slot is woken by the holder that hands it one; its wake time is for the
-    // sweep, should that wake-up be lost. Queued only now that the run is stored without its lease,
-    // so the wake-up's resume can take it.
-    if (reason !== 'slot') await timer.schedule(resumeEvent(attempt, reason, wake), wake);
-    for (const { entry, limit } of queuedOn) {
-      try {
-        // Not queued: a slot freed meanwhile, so the run takes it now.
-        if (!(await this.options.journal().enqueue(entry, limit))) await timer.schedule(resumeEvent(attempt, 'slot'), new Date(attempt.clock.now()));
-      } catch (error) {
-        log('error', 'queueing the run failed; the sweep resumes it at its wake time', { endpoint: attempt.endpoint, runId: attempt.runId, error: (error as Error).message });
-      }
-    }
-    // An event that resolved one of this attempt's waits while it still held the lease could not
-    // resume the run (the lease refused it); now that the lease is released, resume it here.
-    if (waitingOn.length === 0) return;
-    const loaded = await this.options.journal().load(attempt.runId);
-    const completed = (step: StepRecord | undefined) => step?.status === 'completed';
-    if (waitingOn.some((waiter) => completed(loaded?.steps.find((step) => step.id === waiter.stepId)))) {
-      await timer.schedule(resumeEvent(attempt, 'event'), new Date(attempt.clock.now()));
-    }
+    return seeOther(attempt.runId, url, retryAfterOfRun({ status, wakeAt: wake.toISOString(), limitedBy }, now));
   }
 
   /**
@@ -287,7 +244,7 @@ export class DurableEndpoint {
       if (invocation.resumed) {
         // The platform's retry of this resume event would be refused (the run's attempt moved on
         // when this invocation took the lease): arm a watchdog for when the lease expires instead.
-        if (!(error instanceof LeaseLostError)) await this.armWatchdog(invocation.attempt);
+        if (!(error instanceof LeaseLostError)) await armWatchdog(this.options, invocation.attempt);
         throw error;
       }
       const fields = { endpoint: invocation.attempt.endpoint, runId: invocation.attempt.runId, error: (error as Error).message };
@@ -297,34 +254,6 @@ export class DurableEndpoint {
       }
       log('error', 'journal write failed', fields);
       return 'failed';
-    }
-  }
-
-  /** At the hand-off time, a run still working suspends and continues in a new invocation. */
-  private armHandoff(invocation: Invocation): Invocation {
-    const { attempt } = invocation;
-    const { handoffAt } = attempt.init;
-    if (!Number.isFinite(handoffAt)) return invocation;
-    invocation.cancelHandoff = attempt.clock.setTimer(() => {
-      if (attempt.closed || !attempt.handOff()) return;
-      log('info', 'handing off to a new invocation', { endpoint: attempt.endpoint, runId: attempt.runId, attempt: attempt.attempt });
-      // If the handler is stuck outside a step it cannot unwind, and the Lambda may be killed at its
-      // timeout: a watchdog resume then takes the run over once this attempt's lease has expired.
-      attempt.clock.setTimer(() => {
-        if (attempt.closed) return;
-        log('warn', 'the handler did not unwind at the hand-off (is it awaiting work outside a step?); arming a watchdog', { endpoint: attempt.endpoint, runId: attempt.runId });
-        void this.armWatchdog(attempt);
-      }, UNWIND_GRACE_MS);
-    }, Math.max(0, handoffAt - attempt.clock.now()));
-    return invocation;
-  }
-
-  /** A resume for when this attempt's lease has expired, in case the attempt never ends properly. */
-  private async armWatchdog(attempt: Attempt): Promise<void> {
-    try {
-      await this.options.timer().schedule(resumeEvent(attempt, 'watchdog'), new Date(attempt.leaseExpiresAt + 1_000));
-    } catch (error) {
-      log('error', 'arming the watchdog failed', { endpoint: attempt.endpoint, runId: attempt.runId, error: (error as Error).message });
     }
   }
 
@@ -389,7 +318,7 @@ export class DurableEndpoint {
         return { response: await this.end(invocation, { ok: false, error }) };
       }
     }
-    return { invocation: this.armHandoff(invocation) };
+    return { invocation: armHandoff(this.options, invocation) };
   }
 
   private attempt(

@@ -1,32 +1,21 @@
 import type { Clock } from '../core/clock.ts';
-import {
-  deserializeError,
-  DurableContextError,
-  LeaseLostError,
-  NonRetriableError,
-  RequestTooLargeError,
-  RetryAfterError,
-  SerializationError,
-  serializeError,
-} from '../core/errors.ts';
+import { deserializeError, DurableContextError, LeaseLostError, RequestTooLargeError } from '../core/errors.ts';
 import type { RequestSnapshot } from '../core/http.ts';
-import { log, logs } from '../core/log.ts';
+import { log } from '../core/log.ts';
 import type { EventWaiter, LimitedBy, RunRecord, RunStatus, StepRecord } from '../core/records.ts';
 import type { ResumeReason } from '../core/resume.ts';
-import { deserialize, serialize } from '../core/serialization.ts';
+import { deserialize } from '../core/serialization.ts';
 import type { Fence, Journal } from '../journal/journal.ts';
 import type { StepFunctions } from '../workflows/step-functions.ts';
 import { Checkpointer } from './checkpointer.ts';
-import { beforeStepCall, releaseSlot, type FlowRuntime, type HeldSlot, type SlotWait } from './flow.ts';
+import { executeStep } from './execute.ts';
+import { releaseSlot, type FlowRuntime, type HeldSlot, type SlotWait } from './flow.ts';
 import { SuspendSignal, type HandlerResult, type Outcome } from './outcome.ts';
 import { StepOrder, type Claim } from './order.ts';
-import { backoffDelay, resolveBackoff, type ResolvedBackoff, type RetryPolicy, type StepOptions } from './retries.ts';
+import type { RetryPolicy, StepOptions } from './retries.ts';
 
 /** A request larger than this (as journaled) cannot become a run. */
 export const MAX_REQUEST_BYTES = 350_000;
-
-/** Step results above this go nowhere: DynamoDB items stop at 400 KB, and the item needs room for its other fields. */
-export const MAX_STEP_OUTPUT_BYTES = 350_000;
 
 /** Time kept in reserve after an inline wait to finish the attempt and answer. */
 export const INLINE_SAFETY_MS = 2_000;
@@ -107,10 +96,11 @@ export class Attempt {
   private closing: Promise<Outcome> | undefined;
   /** Set at the hand-off: steps still running are abandoned and whatever they write later is dropped. */
   private handedOff = false;
+
   private abandon!: (error: Error) => void;
   private readonly abandoned: Promise<never>;
   /** Steps whose function is running or waiting to retry inline, as the hand-off must journal them. */
-  private readonly executing = new Map<string, { record: Omit<StepRecord, 'status' | 'attempts'>; attempts: number; retries: number }>();
+  readonly executing = new Map<string, { record: Omit<StepRecord, 'status' | 'attempts'>; attempts: number; retries: number }>();
   private requestBytes: number | undefined;
   /** Slots being given back in the background: stored before the attempt's last flush resolves. */
   private readonly releasing = new Set<Promise<void>>();
@@ -135,6 +125,11 @@ export class Attempt {
     return this.init.functionName;
   }
 
+  /** True once the hand-off abandoned this attempt's steps: what they do from then on is dropped. */
+  get isHandedOff(): boolean {
+    return this.handedOff;
+  }
+
   get leaseExpiresAt(): number {
     return this.init.leaseExpiresAt;
   }
@@ -150,7 +145,7 @@ export class Attempt {
     const { record } = claim;
     if (record?.status === 'completed') return Promise.resolve(deserialize(record.output) as Awaited<T>);
     if (record?.status === 'failed') return Promise.reject(deserializeError(record.error ?? { name: 'Error', message: 'failed' }));
-    return this.execute(claim, fn, options);
+    return executeStep(this, claim, fn, options);
   }
 
   /**
@@ -362,96 +357,6 @@ export class Attempt {
 
   describe(stepId?: string): string {
     return `Run ${this.runId} of ${this.endpoint}${stepId === undefined ? '' : `, step '${stepId}'`}`;
-  }
-
-  private async execute<T>({ stepId, seq, concurrent, record: prior }: Claim, fn: () => T | Promise<T>, options: StepOptions | undefined): Promise<Awaited<T>> {
-    const { policy } = this.init;
-    const retries = options?.retries ?? policy.retries;
-    const backoff = options?.backoff ? resolveBackoff(policy.backoff, options.backoff) : policy.backoff;
-    const base = { id: stepId, seq: prior?.seq ?? seq, startedAt: prior?.startedAt ?? this.isoNow(), ...(concurrent || prior?.concurrent ? { concurrent: true } : {}) };
-    // Woken before this step's own retry time (another step's timer, a hand-off, an event): its
-    // delay still holds, a rate limit in particular; so does the turn a throttle booked for it.
-    const retryAt = (prior?.status === 'retrying' || prior?.status === 'queued') && prior.retryAt ? Date.parse(prior.retryAt) : 0;
-    if (retryAt > Math.max(this.clock.now(), this.init.dueAt)) {
-      await this.waitOrSuspend(stepId, retryAt, prior?.status === 'queued' ? 'throttle' : 'retry', { limitedBy: prior?.limitedBy });
-    }
-    try {
-      return await this.runAttempts(stepId, base, prior?.attempts ?? 0, retries, backoff, fn, { record: prior, limits: options });
-    } finally {
-      this.executing.delete(stepId);
-    }
-  }
-
-  private async runAttempts<T>(
-    stepId: string,
-    base: Omit<StepRecord, 'status' | 'attempts'>,
-    attemptsSoFar: number,
-    retries: number,
-    backoff: ResolvedBackoff,
-    fn: () => T | Promise<T>,
-    flow: { record: StepRecord | undefined; limits: StepOptions | undefined },
-  ): Promise<Awaited<T>> {
-    let attempts = attemptsSoFar;
-    const limited = flow.limits?.concurrency !== undefined || flow.limits?.throttle !== undefined;
-    for (let call = 0; ; call++) {
-      if (this.handedOff) throw new SuspendSignal(this.runId, stepId);
-      // A limited call waits for its throttle's turn and a slot (held while the function runs, not
-      // while it waits for a retry); if it must wait longer than the run may inline, the step is
-      // journaled queued and the run suspends.
-      const slot = limited
-        ? await beforeStepCall(this, stepId, flow.limits!, { record: flow.record, first: call === 0 }, (limitedBy, at) =>
-            this.journalStep({ ...base, status: 'queued', attempts, limitedBy, ...(at === undefined ? {} : { retryAt: new Date(at).toISOString() }) }),
-          )
-        : undefined;
-      attempts++;
-      this.executing.set(stepId, { record: base, attempts, retries });
-      let value: Awaited<T>;
-      const began = performance.now();
-      const fields = () => ({ endpoint: this.endpoint, runId: this.runId, stepId, attempts, durationMs: Math.round(performance.now() - began) });
-      try {
-        const injected = this.init.faults?.(stepId, attempts);
-        if (injected) throw injected;
-        value = await fn();
-      } catch (error) {
-        if (slot) this.release(slot);
-        if (error instanceof SuspendSignal) throw error;
-        if (error instanceof NonRetriableError || attempts > retries) {
-          this.journalStep({ ...base, status: 'failed', attempts, error: serializeError(error), endedAt: this.isoNow() });
-          log('warn', 'step failed', { ...fields(), error: `${(error as Error)?.name}: ${(error as Error)?.message}` });
-          throw error;
-        }
-        const delay = error instanceof RetryAfterError ? error.delayMs : backoffDelay(backoff, attempts);
-        const retryAt = this.clock.now() + delay;
-        await this.waitOrSuspend(stepId, retryAt, 'retry', {
-          waiting: () => log('info', 'step retrying inline', { ...fields(), delayMs: delay, error: (error as Error)?.message }),
-          suspending: () => {
-            this.journalStep({ ...base, status: 'retrying', attempts, error: serializeError(error), retryAt: new Date(retryAt).toISOString() });
-            log('info', 'step retrying later', { ...fields(), delayMs: delay, error: (error as Error)?.message });
-          },
-        });
-        continue;
-      }
-      if (slot) this.release(slot);
-      let output: string | undefined;
-      let exact: boolean;
-      try {
-        ({ text: output, exact } = serialize(value, () => this.describe(stepId)));
-        if (output !== undefined && Buffer.byteLength(output) > MAX_STEP_OUTPUT_BYTES) {
-          throw new SerializationError(
-            `${this.describe(stepId)} returned ${Buffer.byteLength(output)} bytes of JSON; the journal keeps at most ${MAX_STEP_OUTPUT_BYTES}. ` +
-              'Store large data elsewhere (for example S3) and return a reference.',
-          );
-        }
-      } catch (error) {
-        this.journalStep({ ...base, status: 'failed', attempts, error: serializeError(error), endedAt: this.isoNow() });
-        throw error;
-      }
-      this.journalStep({ ...base, status: 'completed', attempts, output, endedAt: this.isoNow() });
-      if (logs('debug')) log('debug', 'step completed', fields());
-      // A replay returns the journaled form; when JSON would change the value, return that form now
-      // too, so the first attempt and every replay see the same thing.
-      return (exact ? value : deserialize(output)) as Awaited<T>;
-    }
   }
 
   private canWaitInline(delay: number): boolean {

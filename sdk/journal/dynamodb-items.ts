@@ -1,5 +1,5 @@
 /** How records become DynamoDB items and back: JSON text for what must replay byte for byte (responses, requests, waiter matches, event data). */
-import type { AttributeValue } from '@aws-sdk/client-dynamodb';
+import { QueryCommand, type AttributeValue, type DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { marshall, unmarshall } from '@aws-sdk/util-dynamodb';
 import { runDueAt, type EventWaiter, type ReceivedEvent, type RunRecord, type StepRecord } from '../core/records.ts';
 import type { JournalWrite } from './journal.ts';
@@ -44,4 +44,24 @@ export function toRun(item: Item): RunRecord {
 export function toStep(item: Item): StepRecord {
   const { pk: _pk, sk: _sk, ttl: _ttl, ...step } = unmarshall(item);
   return step as StepRecord;
+}
+
+/** Every item of a partition (optionally only sort keys starting with `prefix`), strongly consistent. */
+export async function queryPartition(client: DynamoDBClient, tableName: string, pkValue: string, prefix?: string): Promise<Item[]> {
+  const items: Item[] = [];
+  let cursor: Item | undefined;
+  do {
+    const page = await client.send(
+      new QueryCommand({
+        TableName: tableName,
+        KeyConditionExpression: prefix === undefined ? 'pk = :pk' : 'pk = :pk AND begins_with(sk, :prefix)',
+        ExpressionAttributeValues: { ':pk': { S: pkValue }, ...(prefix === undefined ? {} : { ':prefix': { S: prefix } }) },
+        ConsistentRead: true,
+        ExclusiveStartKey: cursor,
+      }),
+    );
+    items.push(...(page.Items ?? []));
+    cursor = page.LastEvaluatedKey;
+  } while (cursor);
+  return items;
 }

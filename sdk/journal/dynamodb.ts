@@ -30,11 +30,12 @@ import {
   type StartRequest,
 } from './journal.ts';
 import type { RequestSnapshot } from '../core/http.ts';
-import { key, toEvent, toItem, toRun, toStep, waiterItem, type Item } from './dynamodb-items.ts';
+import { key, queryPartition, toItem, toRun, toStep, type Item } from './dynamodb-items.ts';
 import { DynamoFlow } from './dynamodb-flow.ts';
+import { DynamoEvents } from './dynamodb-events.ts';
 import { ensureJournalTable } from './dynamodb-table.ts';
 import { conditionFailed, transactWrite } from './dynamodb-transact.ts';
-import { DUE_INDEX, DUE_SHARDS, dueShard, eventPk, idempotencyPk, pk, seenSk, stepSk, waiterSk } from './keys.ts';
+import { DUE_INDEX, DUE_SHARDS, dueShard, eventPk, idempotencyPk, pk, waiterSk } from './keys.ts';
 
 export interface DynamoJournalOptions {
   tableName: string;
@@ -57,11 +58,14 @@ export class DynamoJournal implements Journal {
   readonly client: DynamoDBClient;
   /** Flow control's items, in a module of their own (sdk/journal/dynamodb-flow.ts). */
   private readonly flow: DynamoFlow;
+  /** Event waiters and received events (sdk/journal/dynamodb-events.ts). */
+  private readonly events: DynamoEvents;
 
   constructor(options: DynamoJournalOptions) {
     this.tableName = options.tableName;
     this.client = options.client ?? new DynamoDBClient({});
     this.flow = new DynamoFlow(this.client, this.tableName);
+    this.events = new DynamoEvents(this.client, this.tableName);
   }
 
   async load(runId: string): Promise<LoadedRun | undefined> {
@@ -305,87 +309,24 @@ export class DynamoJournal implements Journal {
     }
   }
 
-  async registerWaiter(waiter: EventWaiter, step: StepRecord, fence?: Fence): Promise<void> {
-    const items: TransactWriteItem[] = [
-      { Put: { TableName: this.tableName, Item: waiterItem(waiter) } },
-      { Put: { TableName: this.tableName, Item: toItem({ type: 'step', runId: waiter.runId, step, ttl: waiter.ttl }) } },
-    ];
-    if (fence) {
-      items.push({
-        ConditionCheck: {
-          TableName: this.tableName,
-          Key: key(fence.runId, 'RUN'),
-          ...fenceCondition(fence),
-        },
-      });
-    }
-    try {
-      await this.transact(items);
-    } catch (error) {
-      if (fence && conditionFailed(error)) throw new LeaseLostError(fence.runId);
-      throw error;
-    }
+  registerWaiter(waiter: EventWaiter, step: StepRecord, fence?: Fence): Promise<void> {
+    return this.events.registerWaiter(waiter, step, fence);
   }
 
-  async waiters(eventName: string): Promise<EventWaiter[]> {
-    const items = await this.query(eventPk(eventName), 'WAITER#');
-    return items.map((item) => {
-      const { pk: _pk, sk: _sk, match, ...rest } = unmarshall(item);
-      return { ...rest, match: JSON.parse(match) } as EventWaiter;
-    });
+  waiters(eventName: string): Promise<EventWaiter[]> {
+    return this.events.waiters(eventName);
   }
 
-  async recordEvent(event: ReceivedEvent, ttl: number): Promise<{ fresh: boolean; event: ReceivedEvent }> {
-    try {
-      await this.client.send(
-        new PutItemCommand({
-          TableName: this.tableName,
-          Item: marshall({ pk: eventPk(event.name), sk: seenSk(event.id), id: event.id, name: event.name, data: JSON.stringify(event.data ?? null), receivedAt: event.receivedAt, ttl }),
-          ConditionExpression: 'attribute_not_exists(sk)',
-          ReturnValuesOnConditionCheckFailure: 'ALL_OLD',
-        }),
-      );
-      return { fresh: true, event };
-    } catch (error) {
-      if (!(error instanceof ConditionalCheckFailedException)) throw error;
-      // The condition's failure carries the first recording: no second read.
-      return { fresh: false, event: error.Item ? toEvent(error.Item) : event };
-    }
+  recordEvent(event: ReceivedEvent, ttl: number): Promise<{ fresh: boolean; event: ReceivedEvent }> {
+    return this.events.recordEvent(event, ttl);
   }
 
-  async recentEvents(eventName: string, since: Date): Promise<ReceivedEvent[]> {
-    const items = await this.query(eventPk(eventName), 'SEEN#');
-    return items
-      .map(toEvent)
-      // TTL deletes lazily (up to days later): the window is enforced here.
-      .filter((event) => Date.parse(event.receivedAt) >= since.getTime())
-      .sort((a, b) => a.receivedAt.localeCompare(b.receivedAt));
+  recentEvents(eventName: string, since: Date): Promise<ReceivedEvent[]> {
+    return this.events.recentEvents(eventName, since);
   }
 
-  async resolveWaiting(waiter: Pick<EventWaiter, 'name' | 'runId' | 'stepId' | 'seq'>, output: string): Promise<{ resolved: boolean; step: StepRecord | undefined }> {
-    const stepKey = key(waiter.runId, stepSk({ id: waiter.stepId, seq: waiter.seq }));
-    const endedAt = new Date().toISOString();
-    let resolved = true;
-    try {
-      await this.transact([
-        {
-          Update: {
-            TableName: this.tableName,
-            Key: stepKey,
-            UpdateExpression: 'SET #status = :completed, #output = :output, endedAt = :endedAt',
-            ConditionExpression: '#status = :waiting',
-            ExpressionAttributeNames: { '#status': 'status', '#output': 'output' },
-            ExpressionAttributeValues: marshall({ ':completed': 'completed', ':waiting': 'waiting', ':output': output, ':endedAt': endedAt }),
-          },
-        },
-        { Delete: { TableName: this.tableName, Key: { pk: { S: eventPk(waiter.name) }, sk: { S: waiterSk(waiter) } } } },
-      ]);
-    } catch (error) {
-      if (!conditionFailed(error)) throw error;
-      resolved = false; // someone else completed it first: what they wrote is the answer
-    }
-    const { Item } = await this.client.send(new GetItemCommand({ TableName: this.tableName, Key: stepKey, ConsistentRead: true }));
-    return { resolved, step: Item ? toStep(Item) : undefined };
+  resolveWaiting(waiter: Pick<EventWaiter, 'name' | 'runId' | 'stepId' | 'seq'>, output: string): Promise<{ resolved: boolean; step: StepRecord | undefined }> {
+    return this.events.resolveWaiting(waiter, output);
   }
 
   acquireSlot(request: SlotRequest): Promise<SlotGrant> {
@@ -412,24 +353,8 @@ export class DynamoJournal implements Journal {
     return this.flow.listFlow();
   }
 
-  /** Every item of a partition (optionally only sort keys starting with `prefix`), strongly consistent. */
-  private async query(pkValue: string, prefix?: string): Promise<Item[]> {
-    const items: Item[] = [];
-    let cursor: Item | undefined;
-    do {
-      const page = await this.client.send(
-        new QueryCommand({
-          TableName: this.tableName,
-          KeyConditionExpression: prefix === undefined ? 'pk = :pk' : 'pk = :pk AND begins_with(sk, :prefix)',
-          ExpressionAttributeValues: { ':pk': { S: pkValue }, ...(prefix === undefined ? {} : { ':prefix': { S: prefix } }) },
-          ConsistentRead: true,
-          ExclusiveStartKey: cursor,
-        }),
-      );
-      items.push(...(page.Items ?? []));
-      cursor = page.LastEvaluatedKey;
-    } while (cursor);
-    return items;
+  private query(pkValue: string, prefix?: string): Promise<Item[]> {
+    return queryPartition(this.client, this.tableName, pkValue, prefix);
   }
 
   /** Creates the table if it does not exist: for the dev server and tests; on AWS the construct owns it. */

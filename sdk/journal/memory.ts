@@ -15,6 +15,7 @@ import {
   type StepRecord,
 } from '../core/records.ts';
 import { flowRefAttributes as refAttributes, toFlowState, fencedTransactions, reopenedRun, type Fence, type Journal, type JournalWrite, type RunFilter, type SlotGrant, type SlotRelease, type SlotRequest, type StartGrant, type StartRequest } from './journal.ts';
+import { attributes, checkSize, itemsOf, MemoryTable, queueItem, toEvent, toQueueEntry, toRun, toStep, turn, type Entry, type Item } from './memory-table.ts';
 import { eventPk, FLOW_PREFIX, flowPk, idempotencyPk, pk, QUEUE_PREFIX, queueSk, RATE_SK, seenSk, SLOTS_SK, stepSk, waiterSk } from './keys.ts';
 
 export interface MemoryJournalOptions {
@@ -22,13 +23,8 @@ export interface MemoryJournalOptions {
   now?: () => number;
 }
 
-/** An item as DynamoJournal keeps it: its attributes, with JSON text where DynamoJournal stores JSON text. */
-type Item = Record<string, unknown> & { ttl?: number };
-
 // BatchWriteItem takes 25 items: unfenced writes land in groups of that size, as on DynamoDB.
 const BATCH_ITEMS = 25;
-// DynamoDB refuses items over 400 KB; counted here as JSON bytes, a little more than DynamoDB counts.
-const MAX_ITEM_BYTES = 400 * 1024;
 
 /**
  * The journal in process memory, for tests and the harness: the items, keys and conditions of
@@ -38,18 +34,17 @@ const MAX_ITEM_BYTES = 400 * 1024;
  * touched, without DynamoDB's lag.
  */
 export class MemoryJournal implements Journal {
-  private readonly table = new Map<string, Map<string, Item>>();
+  private readonly table: MemoryTable;
   private readonly now: () => number;
 
   constructor(options: MemoryJournalOptions = {}) {
     this.now = options.now ?? Date.now;
+    this.table = new MemoryTable(this.now);
   }
 
   /** How many items the journal holds (of every kind), as a table scan would count them. */
   get itemCount(): number {
-    let count = 0;
-    for (const partition of this.table.values()) count += partition.size;
-    return count;
+    return this.table.itemCount;
   }
 
   async load(runId: string): Promise<LoadedRun | undefined> {
@@ -59,7 +54,7 @@ export class MemoryJournal implements Journal {
 
   async getRun(runId: string): Promise<RunRecord | undefined> {
     await turn();
-    const item = this.get(pk(runId), 'RUN');
+    const item = this.table.get(pk(runId), 'RUN');
     return item && toRun(item);
   }
 
@@ -71,7 +66,7 @@ export class MemoryJournal implements Journal {
         const stored = itemsOf(chunk);
         const runWrite = chunk.find((w) => w.type === 'run');
         this.checkLease(runWrite ? runWrite.run.runId : fence.runId, fence);
-        for (const [pkValue, sk, item] of stored) this.put(pkValue, sk, item);
+        for (const [pkValue, sk, item] of stored) this.table.put(pkValue, sk, item);
       }
       return;
     }
@@ -80,7 +75,7 @@ export class MemoryJournal implements Journal {
     await Promise.all(
       batches.map(async (batch) => {
         await turn();
-        for (const [pkValue, sk, item] of itemsOf(batch)) this.put(pkValue, sk, item);
+        for (const [pkValue, sk, item] of itemsOf(batch)) this.table.put(pkValue, sk, item);
       }),
     );
   }
@@ -88,24 +83,24 @@ export class MemoryJournal implements Journal {
   async acquireLease(runId: string, expectedAttempt: number, owner: string, until: number, functionName?: string): Promise<RunRecord | undefined> {
     await turn();
     const now = this.now();
-    const run = this.get(pk(runId), 'RUN');
+    const run = this.table.get(pk(runId), 'RUN');
     if (!run || run.attempt !== expectedAttempt || !LIVE_STATUSES.includes(run.status as RunStatus)) return undefined;
     if (functionName !== undefined && run.functionName !== undefined && run.functionName !== functionName) return undefined;
     // DynamoJournal's condition: no owner, or an expiry before now (an owner without one holds it for good).
     if (run.leaseOwner !== undefined && !(typeof run.leaseExpiresAt === 'number' && run.leaseExpiresAt < now)) return undefined;
     const { wakeAt: _wakeAt, ...rest } = run;
     const next = { ...rest, status: 'running', attempt: expectedAttempt + 1, leaseOwner: owner, leaseExpiresAt: until, updatedAt: new Date(now).toISOString() };
-    this.put(pk(runId), 'RUN', next);
+    this.table.put(pk(runId), 'RUN', next);
     return toRun(next);
   }
 
   async keepUntil(runId: string, ttl: number): Promise<void> {
     await turn();
     const raise = (pkValue: string, sk: string) => {
-      const item = this.get(pkValue, sk);
-      if (item && typeof item.ttl === 'number' && item.ttl < ttl) this.put(pkValue, sk, { ...item, ttl });
+      const item = this.table.get(pkValue, sk);
+      if (item && typeof item.ttl === 'number' && item.ttl < ttl) this.table.put(pkValue, sk, { ...item, ttl });
     };
-    for (const [sk, item] of this.query(pk(runId))) {
+    for (const [sk, item] of this.table.query(pk(runId))) {
       raise(pk(runId), sk);
       if (item.status === 'waiting' && typeof item.event === 'string') raise(eventPk(item.event), waiterSk({ runId, stepId: item.id as string }));
     }
@@ -114,8 +109,8 @@ export class MemoryJournal implements Journal {
   async dueRuns(before: number, limit = 100): Promise<RunRecord[]> {
     await turn();
     const due: [number, RunRecord][] = [];
-    for (const pkValue of [...this.table.keys()]) {
-      const item = pkValue.startsWith('RUN#') ? this.get(pkValue, 'RUN') : undefined;
+    for (const pkValue of this.table.partitionKeys()) {
+      const item = pkValue.startsWith('RUN#') ? this.table.get(pkValue, 'RUN') : undefined;
       if (!item) continue;
       const run = toRun(item);
       const at = runDueAt(run);
@@ -126,19 +121,19 @@ export class MemoryJournal implements Journal {
 
   async replaceRun(expected: Pick<RunRecord, 'attempt' | 'updatedAt'>, run: RunRecord): Promise<boolean> {
     await turn();
-    const stored = this.get(pk(run.runId), 'RUN');
+    const stored = this.table.get(pk(run.runId), 'RUN');
     if (!stored || stored.attempt !== expected.attempt || stored.updatedAt !== expected.updatedAt || !LIVE_STATUSES.includes(stored.status as RunStatus)) return false;
     const [[pkValue, sk, item]] = itemsOf([{ type: 'run', run }]) as [Entry];
-    this.put(pkValue, sk, item);
+    this.table.put(pkValue, sk, item);
     return true;
   }
 
   async listRuns(filter: RunFilter = {}): Promise<RunRecord[]> {
     await turn();
     const runs: RunRecord[] = [];
-    for (const pkValue of [...this.table.keys()]) {
+    for (const pkValue of this.table.partitionKeys()) {
       if (!pkValue.startsWith('RUN#')) continue;
-      const item = this.get(pkValue, 'RUN');
+      const item = this.table.get(pkValue, 'RUN');
       if (!item || (filter.status && item.status !== filter.status) || (filter.endpoint && item.endpoint !== filter.endpoint)) continue;
       runs.push({ ...toRun(item), response: undefined });
     }
@@ -157,9 +152,9 @@ export class MemoryJournal implements Journal {
     for (const chunk of fencedTransactions(writes)) {
       await turn();
       const stored = itemsOf(chunk);
-      const current = this.get(pk(runId), 'RUN');
+      const current = this.table.get(pk(runId), 'RUN');
       if (current?.status !== 'failed' || current.attempt !== run.attempt) return undefined;
-      for (const [pkValue, sk, item] of stored) this.put(pkValue, sk, item);
+      for (const [pkValue, sk, item] of stored) this.table.put(pkValue, sk, item);
     }
     return run;
   }
@@ -167,16 +162,16 @@ export class MemoryJournal implements Journal {
   async claimIdempotencyKey(claim: IdempotencyClaim, replacing?: string): Promise<{ claimed: true } | { claimed: false; holder: IdempotencyClaim }> {
     await turn();
     const claimPk = idempotencyPk(claim);
-    const held = this.get(claimPk, 'CLAIM');
+    const held = this.table.get(claimPk, 'CLAIM');
     if (held && (replacing === undefined || held.runId !== replacing)) return { claimed: false, holder: structuredClone(held) as unknown as IdempotencyClaim };
-    this.put(claimPk, 'CLAIM', attributes(claim));
+    this.table.put(claimPk, 'CLAIM', attributes(claim));
     return { claimed: true };
   }
 
   async releaseIdempotencyKey(claim: Pick<IdempotencyClaim, 'endpoint' | 'caller' | 'key' | 'runId'>): Promise<void> {
     await turn();
     const claimPk = idempotencyPk(claim);
-    if (this.get(claimPk, 'CLAIM')?.runId === claim.runId) this.delete(claimPk, 'CLAIM');
+    if (this.table.get(claimPk, 'CLAIM')?.runId === claim.runId) this.table.delete(claimPk, 'CLAIM');
   }
 
   async registerWaiter(waiter: EventWaiter, step: StepRecord, fence?: Fence): Promise<void> {
@@ -185,28 +180,28 @@ export class MemoryJournal implements Journal {
     const waiterItem = attributes({ ...waiter, match: JSON.stringify(waiter.match) });
     checkSize(waiterItem);
     if (fence) this.checkLease(fence.runId, fence);
-    this.put(eventPk(waiter.name), waiterSk(waiter), waiterItem);
-    this.put(stepPk, stepKey, stepItem);
+    this.table.put(eventPk(waiter.name), waiterSk(waiter), waiterItem);
+    this.table.put(stepPk, stepKey, stepItem);
   }
 
   async waiters(eventName: string): Promise<EventWaiter[]> {
     await turn();
-    return this.query(eventPk(eventName), 'WAITER#').map(([, item]) => ({ ...structuredClone(item), match: JSON.parse(item.match as string) }) as EventWaiter);
+    return this.table.query(eventPk(eventName), 'WAITER#').map(([, item]) => ({ ...structuredClone(item), match: JSON.parse(item.match as string) }) as EventWaiter);
   }
 
   async recordEvent(event: ReceivedEvent, ttl: number): Promise<{ fresh: boolean; event: ReceivedEvent }> {
     await turn();
-    const first = this.get(eventPk(event.name), seenSk(event.id));
+    const first = this.table.get(eventPk(event.name), seenSk(event.id));
     if (first) return { fresh: false, event: toEvent(first) };
     const item = { id: event.id, name: event.name, data: JSON.stringify(event.data ?? null), receivedAt: event.receivedAt, ttl };
     checkSize(item);
-    this.put(eventPk(event.name), seenSk(event.id), item);
+    this.table.put(eventPk(event.name), seenSk(event.id), item);
     return { fresh: true, event };
   }
 
   async recentEvents(eventName: string, since: Date): Promise<ReceivedEvent[]> {
     await turn();
-    return this.query(eventPk(eventName), 'SEEN#')
+    return this.table.query(eventPk(eventName), 'SEEN#')
       .map(([, item]) => toEvent(item))
       .filter((event) => Date.parse(event.receivedAt) >= since.getTime())
       .sort((a, b) => a.receivedAt.localeCompare(b.receivedAt));
@@ -216,57 +211,57 @@ export class MemoryJournal implements Journal {
     await turn();
     const stepPk = pk(waiter.runId);
     const stepKey = stepSk({ id: waiter.stepId, seq: waiter.seq });
-    const step = this.get(stepPk, stepKey);
+    const step = this.table.get(stepPk, stepKey);
     const resolved = step?.status === 'waiting';
     if (resolved) {
-      this.put(stepPk, stepKey, { ...step, status: 'completed', output, endedAt: new Date(this.now()).toISOString() });
-      this.delete(eventPk(waiter.name), waiterSk(waiter));
+      this.table.put(stepPk, stepKey, { ...step, status: 'completed', output, endedAt: new Date(this.now()).toISOString() });
+      this.table.delete(eventPk(waiter.name), waiterSk(waiter));
     }
     // DynamoJournal reads the step back in a request of its own.
     await turn();
-    const after = this.get(stepPk, stepKey);
+    const after = this.table.get(stepPk, stepKey);
     return { resolved, step: after && toStep(after) };
   }
 
   async acquireSlot(request: SlotRequest): Promise<SlotGrant> {
     await turn();
     const flowKey = flowPk(request.ref);
-    const slots = this.get(flowKey, SLOTS_SK);
+    const slots = this.table.get(flowKey, SLOTS_SK);
     if (!slots) {
-      this.put(flowKey, SLOTS_SK, { ...refAttributes(request.ref), holders: { [request.holder]: request.expiresAt }, queued: 0, limit: request.limit, ttl: request.ttl });
+      this.table.put(flowKey, SLOTS_SK, { ...refAttributes(request.ref), holders: { [request.holder]: request.expiresAt }, queued: 0, limit: request.limit, ttl: request.ttl });
       return { acquired: true };
     }
     const holders = { ...(slots.holders as Record<string, number>) };
     const queued = slots.queued as number;
-    const store = (changes: Item) => this.put(flowKey, SLOTS_SK, { ...slots, holders, ...changes, limit: request.limit, ttl: Math.max(request.ttl, slots.ttl ?? 0) });
+    const store = (changes: Item) => this.table.put(flowKey, SLOTS_SK, { ...slots, holders, ...changes, limit: request.limit, ttl: Math.max(request.ttl, slots.ttl ?? 0) });
     if (request.holder in holders) {
       holders[request.holder] = request.expiresAt;
       store({});
       return { acquired: true };
     }
     const live = Object.values(holders).filter((expiresAt) => expiresAt > request.now);
-    const inQueue = request.queued === true && this.get(flowKey, queueSk(request.holder)) !== undefined;
+    const inQueue = request.queued === true && this.table.get(flowKey, queueSk(request.holder)) !== undefined;
     if (live.length >= request.limit || (!inQueue && queued > 0)) return { acquired: false, queued, freesBy: live.length > 0 ? Math.min(...live) : undefined };
     for (const [holder, expiresAt] of Object.entries(holders)) if (expiresAt <= request.now) delete holders[holder];
     holders[request.holder] = request.expiresAt;
     store(inQueue ? { queued: queued - 1 } : {});
-    if (inQueue) this.delete(flowKey, queueSk(request.holder));
+    if (inQueue) this.table.delete(flowKey, queueSk(request.holder));
     return { acquired: true };
   }
 
   async enqueue(entry: QueueEntry, limit: number): Promise<boolean> {
     await turn();
     const flowKey = flowPk(entry.ref);
-    const queuedItem = this.get(flowKey, queueSk(entry.holder));
+    const queuedItem = this.table.get(flowKey, queueSk(entry.holder));
     if (queuedItem) {
-      this.put(flowKey, queueSk(entry.holder), { ...queuedItem, attempt: entry.attempt, ttl: entry.ttl });
+      this.table.put(flowKey, queueSk(entry.holder), { ...queuedItem, attempt: entry.attempt, ttl: entry.ttl });
       return true;
     }
-    const slots = this.get(flowKey, SLOTS_SK);
+    const slots = this.table.get(flowKey, SLOTS_SK);
     // As DynamoDB's condition can count them: every holder, expired or not.
     if (!slots || Object.keys(slots.holders as Record<string, number>).length < limit) return false;
-    this.put(flowKey, queueSk(entry.holder), queueItem(entry));
-    this.put(flowKey, SLOTS_SK, { ...slots, queued: (slots.queued as number) + 1 });
+    this.table.put(flowKey, queueSk(entry.holder), queueItem(entry));
+    this.table.put(flowKey, SLOTS_SK, { ...slots, queued: (slots.queued as number) + 1 });
     return true;
   }
 
@@ -274,7 +269,7 @@ export class MemoryJournal implements Journal {
     await turn();
     const flowKey = flowPk(release.ref);
     const holds = () => {
-      const slots = this.get(flowKey, SLOTS_SK);
+      const slots = this.table.get(flowKey, SLOTS_SK);
       return slots && (slots.holders as Record<string, number>)[release.holder] === release.expiresAt ? slots : undefined;
     };
     const without = (slots: Item) => {
@@ -285,37 +280,37 @@ export class MemoryJournal implements Journal {
     const first = holds();
     if (!first) return undefined;
     if ((first.queued as number) <= 0) {
-      this.put(flowKey, SLOTS_SK, { ...first, holders: without(first) });
+      this.table.put(flowKey, SLOTS_SK, { ...first, holders: without(first) });
       return undefined;
     }
     // DynamoJournal reads the head of the queue in a request of its own, then hands the slot over.
     await turn();
     const slots = holds();
     if (!slots) return undefined;
-    const head = this.query(flowKey, QUEUE_PREFIX)[0];
+    const head = this.table.query(flowKey, QUEUE_PREFIX)[0];
     if (!head) {
       // The count outlived its entries (expired ones): nobody is queued.
-      this.put(flowKey, SLOTS_SK, { ...slots, holders: without(slots), queued: 0 });
+      this.table.put(flowKey, SLOTS_SK, { ...slots, holders: without(slots), queued: 0 });
       return undefined;
     }
     const entry = toQueueEntry(head[1]);
-    this.put(flowKey, SLOTS_SK, {
+    this.table.put(flowKey, SLOTS_SK, {
       ...slots,
       holders: { ...without(slots), [entry.holder]: release.now + release.reserveMs },
       queued: (slots.queued as number) - 1,
       ttl: Math.max(release.ttl, slots.ttl ?? 0),
     });
-    this.delete(flowKey, head[0]);
+    this.table.delete(flowKey, head[0]);
     return entry;
   }
 
   async reserveStart(request: StartRequest): Promise<StartGrant> {
     await turn();
     const flowKey = flowPk(request.ref);
-    const item = this.get(flowKey, RATE_SK);
+    const item = this.table.get(flowKey, RATE_SK);
     const tat = item?.tat as number | undefined;
     const store = (next: number) =>
-      this.put(flowKey, RATE_SK, { ...refAttributes(request.ref), ...item, tat: next, limit: request.limit, periodMs: request.periodMs, ttl: Math.max(request.ttl, item?.ttl ?? 0) });
+      this.table.put(flowKey, RATE_SK, { ...refAttributes(request.ref), ...item, tat: next, limit: request.limit, periodMs: request.periodMs, ttl: Math.max(request.ttl, item?.ttl ?? 0) });
     if (tat === undefined || tat <= request.now) {
       store(request.now + request.intervalMs);
       return { ok: true, at: request.now };
@@ -329,17 +324,17 @@ export class MemoryJournal implements Journal {
     await turn();
     const flowKey = flowPk(ref);
     const sk = ref.kind === 'concurrency' ? SLOTS_SK : RATE_SK;
-    const item = this.get(flowKey, sk) ?? { ...refAttributes(ref), ...(sk === SLOTS_SK ? { holders: {}, queued: 0 } : {}) };
-    this.put(flowKey, sk, { ...item, rejected: ((item.rejected as number | undefined) ?? 0) + 1, lastRejectedAt: new Date(at).toISOString(), ttl: Math.max(ttl, item.ttl ?? 0) });
+    const item = this.table.get(flowKey, sk) ?? { ...refAttributes(ref), ...(sk === SLOTS_SK ? { holders: {}, queued: 0 } : {}) };
+    this.table.put(flowKey, sk, { ...item, rejected: ((item.rejected as number | undefined) ?? 0) + 1, lastRejectedAt: new Date(at).toISOString(), ttl: Math.max(ttl, item.ttl ?? 0) });
   }
 
   async listFlow(): Promise<FlowState[]> {
     await turn();
     const states: FlowState[] = [];
-    for (const pkValue of [...this.table.keys()]) {
+    for (const pkValue of this.table.partitionKeys()) {
       if (!pkValue.startsWith(FLOW_PREFIX)) continue;
       for (const sk of [SLOTS_SK, RATE_SK]) {
-        const item = this.get(pkValue, sk);
+        const item = this.table.get(pkValue, sk);
         if (item) states.push(toFlowState(structuredClone(item)));
       }
     }
@@ -350,7 +345,7 @@ export class MemoryJournal implements Journal {
     let run: RunRecord | undefined;
     let request: RequestSnapshot | undefined;
     const steps: StepRecord[] = [];
-    for (const [sk, item] of this.query(pk(runId))) {
+    for (const [sk, item] of this.table.query(pk(runId))) {
       if (sk === 'RUN') run = toRun(item);
       else if (sk === 'REQUEST') request = JSON.parse(item.request as string) as RequestSnapshot;
       else if (sk.startsWith('STEP#')) steps.push(toStep(item));
@@ -362,121 +357,8 @@ export class MemoryJournal implements Journal {
 
   /** DynamoJournal's fence: a condition that the run's stored `leaseOwner` is the fence's owner (or, with `orNew`, that no run is stored). */
   private checkLease(runId: string, fence: Fence): void {
-    const run = this.get(pk(runId), 'RUN');
+    const run = this.table.get(pk(runId), 'RUN');
     if (run === undefined && fence.orNew) return;
     if (run?.leaseOwner !== fence.owner) throw new LeaseLostError(fence.runId);
   }
-
-  private get(pkValue: string, sk: string): Item | undefined {
-    const partition = this.table.get(pkValue);
-    const item = partition?.get(sk);
-    if (!item) return undefined;
-    if (typeof item.ttl === 'number' && item.ttl * 1_000 < this.now()) {
-      partition!.delete(sk);
-      if (partition!.size === 0) this.table.delete(pkValue);
-      return undefined;
-    }
-    return item;
-  }
-
-  /** The live items of a partition in sort-key order, as a DynamoDB Query returns them. */
-  private query(pkValue: string, prefix = ''): [string, Item][] {
-    const partition = this.table.get(pkValue);
-    if (!partition) return [];
-    const found: [string, Item][] = [];
-    for (const sk of [...partition.keys()].sort()) {
-      const item = sk.startsWith(prefix) ? this.get(pkValue, sk) : undefined;
-      if (item) found.push([sk, item]);
-    }
-    return found;
-  }
-
-  private put(pkValue: string, sk: string, item: Item): void {
-    let partition = this.table.get(pkValue);
-    if (!partition) this.table.set(pkValue, (partition = new Map()));
-    partition.set(sk, item);
-  }
-
-  private delete(pkValue: string, sk: string): void {
-    const partition = this.table.get(pkValue);
-    partition?.delete(sk);
-    if (partition?.size === 0) this.table.delete(pkValue);
-  }
 }
-
-type Entry = [pk: string, sk: string, item: Item];
-
-/** The items a write stores, checked as DynamoDB checks a request: each at most once, none over 400 KB. */
-function itemsOf(writes: JournalWrite[]): Entry[] {
-  const entries = writes.map(toEntry);
-  const keys = new Set<string>();
-  for (const [pkValue, sk, item] of entries) {
-    const itemKey = `${pkValue}\n${sk}`;
-    if (keys.has(itemKey)) throw new Error(`One journal write names the item ${pkValue} ${sk} twice; DynamoDB refuses such a request.`);
-    keys.add(itemKey);
-    checkSize(item);
-  }
-  return entries;
-}
-
-function toEntry(write: JournalWrite): Entry {
-  switch (write.type) {
-    case 'run': {
-      const { response, ...run } = write.run;
-      return [pk(run.runId), 'RUN', attributes({ ...run, response: response && JSON.stringify(response) })];
-    }
-    case 'request':
-      return [pk(write.runId), 'REQUEST', { request: JSON.stringify(write.request), ttl: write.ttl }];
-    case 'step':
-      return [pk(write.runId), stepSk(write.step), attributes({ ...write.step, ttl: write.ttl })];
-  }
-}
-
-function checkSize(item: Item): void {
-  const bytes = Buffer.byteLength(JSON.stringify(item));
-  if (bytes > MAX_ITEM_BYTES) throw new Error(`A journal item of ${bytes} bytes is over DynamoDB's 400 KB item limit.`);
-}
-
-/**
- * A deep copy without undefined properties, as DynamoJournal's `marshall(…, { removeUndefinedValues })`
- * stores it; being a copy, nothing the caller changes later reaches the journal.
- */
-function attributes(value: object): Item {
-  return withoutUndefined(value) as Item;
-}
-
-function withoutUndefined(value: unknown): unknown {
-  if (Array.isArray(value)) return value.filter((v) => v !== undefined).map(withoutUndefined);
-  if (value === null || typeof value !== 'object') return value;
-  return Object.fromEntries(Object.entries(value).filter(([, v]) => v !== undefined).map(([k, v]) => [k, withoutUndefined(v)]));
-}
-
-function toRun(item: Item): RunRecord {
-  const { response, ...run } = structuredClone(item);
-  return { ...(run as unknown as RunRecord), response: typeof response === 'string' ? JSON.parse(response) : undefined };
-}
-
-function toStep(item: Item): StepRecord {
-  const { ttl: _ttl, ...step } = structuredClone(item);
-  return step as unknown as StepRecord;
-}
-
-function queueItem(entry: QueueEntry): Item {
-  const { ref, ...rest } = entry;
-  return attributes({ ...refAttributes(ref), ...rest });
-}
-
-function toQueueEntry(item: Item): QueueEntry {
-  const { scope, kind, key, ...rest } = structuredClone(item) as Record<string, unknown>;
-  return { ...(rest as Omit<QueueEntry, 'ref'>), ref: { scope, kind, key } as FlowRef };
-}
-
-function toEvent(item: Item): ReceivedEvent {
-  const { id, name, data, receivedAt } = item as { id: string; name: string; data: string; receivedAt: string };
-  return { id, name, data: JSON.parse(data), receivedAt };
-}
-
-// The same keys as DynamoJournal, so the same writes collide and the same queries find them.
-
-/** A store answers on a later macrotask, never synchronously. */
-const turn = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
