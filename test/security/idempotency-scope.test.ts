@@ -6,6 +6,7 @@
 import { describe, expect, it } from 'vitest';
 import { step } from '../../sdk/index.ts';
 import { httpApiEvent, restApiEvent } from '../../sdk/testing/index.ts';
+import type { MemoryTable } from '../../sdk/journal/memory-table.ts';
 import { counter, durableFixture } from '../support/fixture.ts';
 
 type Context = Record<string, unknown>;
@@ -118,7 +119,8 @@ describe('Idempotency-Key scope', () => {
     for (const tokenSecret of ['deployment-one-0123456789abcdef', 'deployment-two-0123456789abcdef']) {
       const { wrap, journal } = await durableFixture({ tokenSecret });
       await wrap(async () => step.run('charge', () => 1))(http(undefined, { authorization: basic }));
-      const items = [...(journal as unknown as { table: Map<string, Map<string, Record<string, unknown>>> }).table.values()].flatMap((p) => [...p.values()]);
+      const table = (journal as unknown as { table: MemoryTable }).table;
+      const items = table.partitionKeys().flatMap((pk) => table.query(pk).map(([, item]) => item));
       const dump = JSON.stringify(items);
       expect(dump).not.toContain('YWxpY2U6aHVudGVyMg');
       stored.push(items.find((item) => item.fingerprint !== undefined)!.caller as string);
