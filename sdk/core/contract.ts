@@ -23,6 +23,12 @@ export const ENV = {
   logLevel: 'DURABLE_LOG_LEVEL',
   /** The sweeper's grace period (a duration such as `'2m'`). */
   sweepGrace: 'DURABLE_SWEEP_GRACE',
+  /**
+   * `'1'` on functions whose responses the platform streams (Lambda response streaming behind a
+   * REST API method with transfer mode STREAM): event streams are then sent as they happen, and a
+   * streaming request does not hand off at `handoffAfter`. Elsewhere they are sent buffered.
+   */
+  streaming: 'DURABLE_STREAMING',
 } as const;
 
 /** The kit's routes, on the same API as the endpoints. */
@@ -35,6 +41,8 @@ export const ROUTES = {
 export const RUN_ID_HEADER = 'x-durable-run-id';
 export const IDEMPOTENCY_KEY_HEADER = 'idempotency-key';
 export const INJECT_FAILURE_HEADER = 'x-durable-inject-failure';
+/** The media type of the streaming protocol (Server-Sent Events), asked for with `Accept`. */
+export const EVENT_STREAM_TYPE = 'text/event-stream';
 
 /** Event names under this prefix are the kit's own (e.g. Step Functions execution results). */
 export const RESERVED_EVENT_PREFIX = 'durable-endpoints/';
@@ -55,6 +63,8 @@ export interface EndpointDefinition {
   timeoutMs: number;
   /** The function's construct path, e.g. `'DurableEndpointsExample/Durable/POST-process'`: how resumes name it locally. */
   functionName: string;
+  /** Added with `streaming: true`: its responses are streamed (REST API, transfer mode STREAM). */
+  streaming?: boolean;
 }
 
 /** What announces endpoints while a CDK app is built: each `DurableEndpoints` construct. */

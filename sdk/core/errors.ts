@@ -52,6 +52,17 @@ export class NonDeterminismError extends NonRetriableError {
   }
 }
 
+/**
+ * A step streamed more than its item can keep (`MAX_STEP_STREAM_BYTES`), or a chunk that is not
+ * JSON: the step attempt fails at once, naming the endpoint, run and step.
+ */
+export class StreamError extends NonRetriableError {
+  constructor(message: string) {
+    super(message);
+    this.name = 'StreamError';
+  }
+}
+
 /** `step` was used where no durable run is active. */
 export class DurableContextError extends DurableError {
   constructor(message: string) {

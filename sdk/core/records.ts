@@ -90,6 +90,45 @@ export interface StepRecord {
   event?: string;
   /** What a queued step waits for. */
   limitedBy?: LimitedBy;
+  /**
+   * What the step's completed attempt streamed (`stream.push`), as JSON text of an array: journaled
+   * with its result, in the same write. Absent when it streamed nothing.
+   */
+  chunks?: string;
+  /** The step's place among the run's steps that streamed, in the order they were journaled (1, 2…): what event ids count. */
+  commit?: number;
+  /** The run attempt (invocation) whose step attempt (`attempts`) streamed `chunks`. */
+  chunksAttempt?: number;
+  /** What failed attempts of the step streamed before they were rolled back, as JSON text of `RolledBack[]` (bounded; for the dashboard). */
+  rolledBack?: string;
+}
+
+/** A failed step attempt's chunks, as the step's item keeps them for the dashboard. */
+export interface RolledBack {
+  /** The run attempt and the step attempt that streamed them. */
+  attempt: number;
+  try: number;
+  chunks: unknown[];
+  /** Some of its chunks were left out to keep the item small. */
+  truncated?: true;
+}
+
+/**
+ * What an attempt streamed as it happened, for results streams following the run (`TAIL#` items):
+ * written by attempts no caller is attached to (resumes), with their checkpoints.
+ */
+export type TailEvent =
+  | { type: 'chunk'; step: string; seq: number; attempt: number; try: number; index: number; data: unknown }
+  | { type: 'rollback'; step: string; seq: number; attempt: number; try: number };
+
+/** What a results stream reads of a run at each poll (`RunStore.progress`). */
+export interface RunProgress {
+  run: RunRecord;
+  steps: StepRecord[];
+  /** Tail events written after `since`, in the order they were written. */
+  tail: TailEvent[];
+  /** Where the next poll starts reading the tail. */
+  since: string | undefined;
 }
 
 /** A run's step waiting for an event: found by `POST /events` through the event name. */

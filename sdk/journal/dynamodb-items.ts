@@ -1,9 +1,9 @@
 /** How records become DynamoDB items and back: JSON text for what must replay byte for byte (responses, requests, waiter matches, event data). */
 import { QueryCommand, type AttributeValue, type DynamoDBClient } from '@aws-sdk/client-dynamodb';
 import { marshall, unmarshall } from '@aws-sdk/util-dynamodb';
-import { runDueAt, type EventWaiter, type ReceivedEvent, type RunRecord, type StepRecord } from '../core/records.ts';
+import { runDueAt, type EventWaiter, type ReceivedEvent, type RunRecord, type StepRecord, type TailEvent } from '../core/records.ts';
 import type { JournalWrite } from './journal.ts';
-import { dueShard, eventPk, pk, stepSk, waiterSk } from './keys.ts';
+import { dueShard, eventPk, pk, stepSk, tailSk, waiterSk } from './keys.ts';
 
 export type Item = Record<string, AttributeValue>;
 
@@ -28,7 +28,14 @@ export function toItem(write: JournalWrite): Item {
       return marshall({ pk: pk(write.runId), sk: 'REQUEST', request: JSON.stringify(write.request), ttl: write.ttl });
     case 'step':
       return marshall({ pk: pk(write.runId), sk: stepSk(write.step), ...write.step, ttl: write.ttl }, { removeUndefinedValues: true });
+    case 'tail':
+      // Chunks are any JSON: kept as text, as they were pushed.
+      return marshall({ pk: pk(write.runId), sk: tailSk(write.attempt, write.n), events: JSON.stringify(write.events), ttl: write.ttl });
   }
+}
+
+export function toTailEvents(item: Item): TailEvent[] {
+  return JSON.parse(item.events!.S!) as TailEvent[];
 }
 
 export function toEvent(item: Item): ReceivedEvent {
@@ -46,16 +53,27 @@ export function toStep(item: Item): StepRecord {
   return step as StepRecord;
 }
 
-/** Every item of a partition (optionally only sort keys starting with `prefix`), strongly consistent. */
-export async function queryPartition(client: DynamoDBClient, tableName: string, pkValue: string, prefix?: string): Promise<Item[]> {
+/** Sort keys of a query: those starting with a prefix, those below one, or those between two (inclusive). */
+export type SortKeys = string | { below: string } | { from: string; to: string };
+
+function sortKeyCondition(keys: SortKeys | undefined): { condition: string; values: Item } {
+  if (keys === undefined) return { condition: '', values: {} };
+  if (typeof keys === 'string') return { condition: ' AND begins_with(sk, :prefix)', values: { ':prefix': { S: keys } } };
+  if ('below' in keys) return { condition: ' AND sk < :below', values: { ':below': { S: keys.below } } };
+  return { condition: ' AND sk BETWEEN :from AND :to', values: { ':from': { S: keys.from }, ':to': { S: keys.to } } };
+}
+
+/** Every item of a partition (optionally only some sort keys), in sort-key order, strongly consistent. */
+export async function queryPartition(client: DynamoDBClient, tableName: string, pkValue: string, keys?: SortKeys): Promise<Item[]> {
   const items: Item[] = [];
+  const { condition, values } = sortKeyCondition(keys);
   let cursor: Item | undefined;
   do {
     const page = await client.send(
       new QueryCommand({
         TableName: tableName,
-        KeyConditionExpression: prefix === undefined ? 'pk = :pk' : 'pk = :pk AND begins_with(sk, :prefix)',
-        ExpressionAttributeValues: { ':pk': { S: pkValue }, ...(prefix === undefined ? {} : { ':prefix': { S: prefix } }) },
+        KeyConditionExpression: `pk = :pk${condition}`,
+        ExpressionAttributeValues: { ':pk': { S: pkValue }, ...values },
         ConsistentRead: true,
         ExclusiveStartKey: cursor,
       }),

@@ -14,7 +14,7 @@ import {
 } from '@aws-sdk/client-dynamodb';
 import { marshall, unmarshall } from '@aws-sdk/util-dynamodb';
 import { JournalError, LeaseLostError } from '../core/errors.ts';
-import type { EventWaiter, FlowRef, FlowState, IdempotencyClaim, LoadedRun, QueueEntry, ReceivedEvent, RunRecord, StepRecord } from '../core/records.ts';
+import type { EventWaiter, FlowRef, FlowState, IdempotencyClaim, LoadedRun, QueueEntry, ReceivedEvent, RunProgress, RunRecord, StepRecord } from '../core/records.ts';
 import {
   fenceCondition,
   fencedTransactions,
@@ -30,12 +30,12 @@ import {
   type StartRequest,
 } from './journal.ts';
 import type { RequestSnapshot } from '../core/http.ts';
-import { key, queryPartition, toItem, toRun, toStep, type Item } from './dynamodb-items.ts';
+import { key, queryPartition, toItem, toRun, toStep, toTailEvents, type Item, type SortKeys } from './dynamodb-items.ts';
 import { DynamoFlow } from './dynamodb-flow.ts';
 import { DynamoEvents } from './dynamodb-events.ts';
 import { ensureJournalTable } from './dynamodb-table.ts';
 import { conditionFailed, transactWrite } from './dynamodb-transact.ts';
-import { DUE_INDEX, DUE_SHARDS, dueShard, eventPk, idempotencyPk, pk, waiterSk } from './keys.ts';
+import { DUE_INDEX, DUE_SHARDS, dueShard, eventPk, idempotencyPk, pk, TAIL_END, TAIL_PREFIX, waiterSk } from './keys.ts';
 
 export interface DynamoJournalOptions {
   tableName: string;
@@ -69,7 +69,8 @@ export class DynamoJournal implements Journal {
   }
 
   async load(runId: string): Promise<LoadedRun | undefined> {
-    const items = await this.query(pk(runId));
+    // The tail is for results streams: a resume does not read it.
+    const items = await this.query(pk(runId), { below: TAIL_PREFIX });
     let run: RunRecord | undefined;
     let request: RequestSnapshot | undefined;
     const steps: StepRecord[] = [];
@@ -91,6 +92,23 @@ export class DynamoJournal implements Journal {
     return Item ? toRun(Item) : undefined;
   }
 
+  async progress(runId: string, since?: string): Promise<RunProgress | undefined> {
+    const [items, tail] = await Promise.all([
+      // RUN, then the STEP# items: one query that skips the request snapshot and the tail.
+      this.query(pk(runId), { from: 'RUN', to: 'STEP$' }),
+      this.query(pk(runId), { from: since ?? TAIL_PREFIX, to: TAIL_END }),
+    ]);
+    const runItem = items.find((item) => item.sk?.S === 'RUN');
+    if (!runItem) return undefined;
+    const fresh = tail.filter((item) => item.sk!.S !== since);
+    return {
+      run: toRun(runItem),
+      steps: items.filter((item) => item.sk?.S?.startsWith('STEP#')).map(toStep).sort((a, b) => a.seq - b.seq),
+      tail: fresh.flatMap(toTailEvents),
+      since: fresh.at(-1)?.sk!.S ?? since,
+    };
+  }
+
   async write(items: JournalWrite[], fence?: Fence): Promise<void> {
     if (items.length === 0) return;
     if (fence) {
@@ -99,11 +117,16 @@ export class DynamoJournal implements Journal {
       }
       return;
     }
+    // The run item in the last batch, sent after the others: a reader that sees the run ended
+    // sees every step written with it. One request unless the write is over 25 items.
+    const ordered = [...items.filter((w) => w.type !== 'run'), ...items.filter((w) => w.type === 'run')];
     const chunks: WriteRequest[][] = [];
-    for (let i = 0; i < items.length; i += BATCH_LIMIT) {
-      chunks.push(items.slice(i, i + BATCH_LIMIT).map((w) => ({ PutRequest: { Item: toItem(w) } })));
+    for (let i = 0; i < ordered.length; i += BATCH_LIMIT) {
+      chunks.push(ordered.slice(i, i + BATCH_LIMIT).map((w) => ({ PutRequest: { Item: toItem(w) } })));
     }
+    const last = chunks.pop()!;
     await Promise.all(chunks.map((chunk) => this.batchWrite(chunk)));
+    await this.batchWrite(last);
   }
 
   async acquireLease(runId: string, expectedAttempt: number, owner: string, until: number, functionName?: string): Promise<RunRecord | undefined> {
@@ -353,8 +376,8 @@ export class DynamoJournal implements Journal {
     return this.flow.listFlow();
   }
 
-  private query(pkValue: string, prefix?: string): Promise<Item[]> {
-    return queryPartition(this.client, this.tableName, pkValue, prefix);
+  private query(pkValue: string, keys?: SortKeys): Promise<Item[]> {
+    return queryPartition(this.client, this.tableName, pkValue, keys);
   }
 
   /** Creates the table if it does not exist: for the dev server and tests; on AWS the construct owns it. */

@@ -12,13 +12,15 @@
  * - "Atomic" means all or none, and no reader sees a part. Reads are strongly consistent unless
  *   said otherwise, but a read of several items is not a snapshot.
  */
-import type { EventWaiter, FlowRef, FlowState, IdempotencyClaim, LoadedRun, QueueEntry, ReceivedEvent, RunRecord, RunStatus, StepRecord } from '../core/records.ts';
+import type { EventWaiter, FlowRef, FlowState, IdempotencyClaim, LoadedRun, QueueEntry, ReceivedEvent, RunProgress, RunRecord, RunStatus, StepRecord, TailEvent } from '../core/records.ts';
 import type { RequestSnapshot } from '../core/http.ts';
 
 export type JournalWrite =
   | { type: 'run'; run: RunRecord }
   | { type: 'request'; runId: string; request: RequestSnapshot; ttl: number }
-  | { type: 'step'; runId: string; step: StepRecord; ttl: number };
+  | { type: 'step'; runId: string; step: StepRecord; ttl: number }
+  /** The `n`-th tail item of run attempt `attempt`: what it streamed since its previous one. */
+  | { type: 'tail'; runId: string; attempt: number; n: number; events: TailEvent[]; ttl: number };
 
 /**
  * Who must hold a run's lease for a write to apply: `owner` must still be the run's `leaseOwner`.
@@ -61,12 +63,20 @@ export interface RunStore {
   /** The run item alone, strongly consistent: what the results route polls. */
   getRun(runId: string): Promise<RunRecord | undefined>;
   /**
+   * What a results stream follows: the run item, its steps (ordered by `seq`), and the tail events
+   * written after the tail item `since` (from the first when undefined), in the order they were
+   * written, with the `since` to pass next. Undefined when the run is not stored. Strongly
+   * consistent, not a snapshot; tail items older than `since` are not read again.
+   */
+  progress(runId: string, since?: string): Promise<RunProgress | undefined>;
+  /**
    * Stores the items, each replacing the stored item of the same run and kind (steps: same `seq`
    * and `id`). An item may appear once per call and be at most DynamoDB's 400 KB: an item over it,
    * or twice in one transaction or batch of 25, is refused, and nothing of that transaction or
    * batch is stored.
    *
-   * Without a fence: plain puts, each item atomic on its own, in no particular order; a failure
+   * Without a fence: plain puts, each item atomic on its own, the run item stored after the
+   * others (a reader that sees the run item sees every other item of the write); a failure
    * (`JournalError` when DynamoDB leaves items unprocessed) may leave some of them stored.
    *
    * With a fence: applied only while `fence.owner` is the `leaseOwner` of the fenced run (the run
@@ -295,6 +305,8 @@ export function writeKey(write: JournalWrite): string {
       return `${write.runId}/REQUEST`;
     case 'step':
       return `${write.runId}/STEP/${write.step.id}`;
+    case 'tail':
+      return `${write.runId}/TAIL/${write.attempt}/${write.n}`;
   }
 }
 

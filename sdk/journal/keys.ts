@@ -1,6 +1,6 @@
 /**
  * The journal's single-table keys, shared by every adapter so they hold the same items:
- * `RUN#<runId>` holds `RUN`, `REQUEST` and `STEP#<seq>#<id>`; `EVENT#<name>` holds `WAITER#…` and
+ * `RUN#<runId>` holds `RUN`, `REQUEST`, `STEP#<seq>#<id>` and `TAIL#<attempt>#<n>`; `EVENT#<name>` holds `WAITER#…` and
  * `SEEN#<id>`; `IDEMPOTENCY#<endpoint>#<caller>#<key>` holds `CLAIM`; `FLOW#<scope>#<kind>#<key>`
  * holds `SLOTS`, `QUEUE#<holder>` and `RATE`. Live run items are also in the sparse index `due`
  * (`dueShard`, `dueAt`), which the sweep of stuck runs reads.
@@ -11,6 +11,14 @@ import type { EventWaiter, FlowRef, IdempotencyClaim, StepRecord } from '../core
 export const pk = (runId: string): string => `RUN#${runId}`;
 // Zero-padded so that steps sort by call order within the partition.
 export const stepSk = (step: Pick<StepRecord, 'seq' | 'id'>): string => `STEP#${String(step.seq).padStart(6, '0')}#${step.id}`;
+/**
+ * A run's tail: what an attempt streamed as it happened, for results streams that follow the run.
+ * After `STEP#` in sort order, so that a query from the last tail item read finds only newer ones.
+ */
+export const tailSk = (attempt: number, n: number): string => `TAIL#${String(attempt).padStart(6, '0')}#${String(n).padStart(6, '0')}`;
+export const TAIL_PREFIX = 'TAIL#';
+// Sorts after every tail item and before anything later: the upper bound of tail queries.
+export const TAIL_END = 'TAIL$';
 export const eventPk = (name: string): string => `EVENT#${name}`;
 export const seenSk = (id: string): string => `SEEN#${id}`;
 export const idempotencyPk = (claim: Pick<IdempotencyClaim, 'endpoint' | 'caller' | 'key'>): string => `IDEMPOTENCY#${claim.endpoint}#${claim.caller}#${claim.key}`;

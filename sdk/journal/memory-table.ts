@@ -5,7 +5,7 @@
  */
 import type { FlowRef, QueueEntry, ReceivedEvent, RunRecord, StepRecord } from '../core/records.ts';
 import { flowRefAttributes as refAttributes, type JournalWrite } from './journal.ts';
-import { pk, stepSk } from './keys.ts';
+import { pk, stepSk, tailSk } from './keys.ts';
 
 /** An item as DynamoJournal keeps it: its attributes, with JSON text where DynamoJournal stores JSON text. */
 export type Item = Record<string, unknown> & { ttl?: number };
@@ -94,6 +94,8 @@ export function toEntry(write: JournalWrite): Entry {
       return [pk(write.runId), 'REQUEST', { request: JSON.stringify(write.request), ttl: write.ttl }];
     case 'step':
       return [pk(write.runId), stepSk(write.step), attributes({ ...write.step, ttl: write.ttl })];
+    case 'tail':
+      return [pk(write.runId), tailSk(write.attempt, write.n), { events: JSON.stringify(write.events), ttl: write.ttl }];
   }
 }
 

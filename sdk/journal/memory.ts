@@ -10,13 +10,15 @@ import {
   type LoadedRun,
   type QueueEntry,
   type ReceivedEvent,
+  type RunProgress,
   type RunRecord,
   type RunStatus,
   type StepRecord,
+  type TailEvent,
 } from '../core/records.ts';
 import { flowRefAttributes as refAttributes, toFlowState, fencedTransactions, reopenedRun, type Fence, type Journal, type JournalWrite, type RunFilter, type SlotGrant, type SlotRelease, type SlotRequest, type StartGrant, type StartRequest } from './journal.ts';
 import { attributes, checkSize, itemsOf, MemoryTable, queueItem, toEvent, toQueueEntry, toRun, toStep, turn, type Entry, type Item } from './memory-table.ts';
-import { eventPk, FLOW_PREFIX, flowPk, idempotencyPk, pk, QUEUE_PREFIX, queueSk, RATE_SK, seenSk, SLOTS_SK, stepSk, waiterSk } from './keys.ts';
+import { eventPk, FLOW_PREFIX, flowPk, idempotencyPk, pk, QUEUE_PREFIX, queueSk, RATE_SK, seenSk, SLOTS_SK, stepSk, TAIL_PREFIX, waiterSk } from './keys.ts';
 
 export interface MemoryJournalOptions {
   /** Epoch ms, for every lease expiry, TTL and timestamp. Default `Date.now`; a harness passes its virtual clock. */
@@ -70,14 +72,26 @@ export class MemoryJournal implements Journal {
       }
       return;
     }
+    // As DynamoJournal: batches of 25, the run item in the last one, stored after the others.
+    const ordered = [...items.filter((w) => w.type !== 'run'), ...items.filter((w) => w.type === 'run')];
     const batches: JournalWrite[][] = [];
-    for (let i = 0; i < items.length; i += BATCH_ITEMS) batches.push(items.slice(i, i + BATCH_ITEMS));
-    await Promise.all(
-      batches.map(async (batch) => {
-        await turn();
-        for (const [pkValue, sk, item] of itemsOf(batch)) this.table.put(pkValue, sk, item);
-      }),
-    );
+    for (let i = 0; i < ordered.length; i += BATCH_ITEMS) batches.push(ordered.slice(i, i + BATCH_ITEMS));
+    const store = async (batch: JournalWrite[]) => {
+      await turn();
+      for (const [pkValue, sk, item] of itemsOf(batch)) this.table.put(pkValue, sk, item);
+    };
+    const last = batches.pop()!;
+    await Promise.all(batches.map(store));
+    await store(last);
+  }
+
+  async progress(runId: string, since?: string): Promise<RunProgress | undefined> {
+    await turn();
+    const run = this.table.get(pk(runId), 'RUN');
+    if (!run) return undefined;
+    const steps = this.table.query(pk(runId), 'STEP#').map(([, item]) => toStep(item)).sort((a, b) => a.seq - b.seq);
+    const tail = this.table.query(pk(runId), TAIL_PREFIX).filter(([sk]) => since === undefined || sk > since);
+    return { run: toRun(run), steps, tail: tail.flatMap(([, item]) => JSON.parse(item.events as string) as TailEvent[]), since: tail.at(-1)?.[0] ?? since };
   }
 
   async acquireLease(runId: string, expectedAttempt: number, owner: string, until: number, functionName?: string): Promise<RunRecord | undefined> {
