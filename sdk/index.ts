@@ -1,9 +1,11 @@
 export { durable, durableHandler, type DurableMiddleware } from './endpoint/middleware.ts';
 export { step } from './engine/step.ts';
+export { stream, MAX_STEP_STREAM_BYTES } from './engine/stream.ts';
 export {
   NonRetriableError,
   RetryAfterError,
   SerializationError,
+  StreamError,
   NonDeterminismError,
   DurableContextError,
   LeaseLostError,
@@ -46,11 +48,11 @@ export {
 } from './workflows/step-functions.ts';
 export { setLogSink, type LogSink, type LogFields, type Level } from './core/log.ts';
 export { signToken, verifyToken } from './core/token.ts';
-export { RUN_ID_HEADER, IDEMPOTENCY_KEY_HEADER, INJECT_FAILURE_HEADER } from './core/contract.ts';
+export { RUN_ID_HEADER, IDEMPOTENCY_KEY_HEADER, INJECT_FAILURE_HEADER, EVENT_STREAM_TYPE } from './core/contract.ts';
 export type { Duration } from './core/duration.ts';
 export { DynamoJournal, type DynamoJournalOptions } from './journal/dynamodb.ts';
 export type { Journal, JournalWrite, Fence, RunFilter } from './journal/journal.ts';
-export type { RunRecord, StepRecord, RunStatus, StepStatus, LoadedRun, EventWaiter, ReceivedEvent, FlowKind, FlowRef, FlowState, LimitedBy, QueueEntry } from './core/records.ts';
+export type { RunRecord, StepRecord, RunStatus, StepStatus, LoadedRun, EventWaiter, ReceivedEvent, FlowKind, FlowRef, FlowState, LimitedBy, QueueEntry, RolledBack, TailEvent, RunProgress } from './core/records.ts';
 export type { RequestSnapshot, HttpResponse } from './core/http.ts';
 export { LocalTimer, type LocalTimerOptions } from './timers/local.ts';
 export { isResumeEvent, resumeEvent, RESUME_EVENT_TYPE, type ResumeEvent, type ResumeReason } from './core/resume.ts';

@@ -48,12 +48,27 @@ export function deserialize(text: string | undefined): unknown {
   });
 }
 
+/**
+ * JSON text of a chunk a step streams: only JSON values and Dates (written as JSON writes them, ISO
+ * strings), else `fail` is called with a message that names what and where.
+ */
+export function chunkJson(value: unknown, fail: (message: string) => never): string {
+  const describe = () => 'stream.push';
+  if (value === undefined) fail('stream.push(undefined): a chunk must be a JSON value (a string, a number, an object…).');
+  try {
+    check(value, '', new Set(), describe, { dates: false, lossy: false }, 'got', 'chunks');
+  } catch (error) {
+    fail((error as Error).message);
+  }
+  return JSON.stringify(value);
+}
+
 /** Throws on anything that is not JSON or a Date; notes Dates and what JSON would silently change. */
-function check(value: unknown, path: string, seen: Set<object>, describe: () => string, walk: Walk): void {
-  const fail = (what: string): never => {
+function check(value: unknown, path: string, seen: Set<object>, describe: () => string, walk: Walk, verb = 'returned', what = 'step results'): void {
+  const fail = (found: string): never => {
     throw new SerializationError(
-      `${describe()} returned ${what} at ${path === '' ? 'the top level' : `'${path.slice(1)}'`}; ` +
-        'step results must be JSON values or Dates. Convert it (for example to a plain object or string) inside the step.',
+      `${describe()} ${verb} ${found} at ${path === '' ? 'the top level' : `'${path.slice(1)}'`}; ` +
+        `${what} must be JSON values or Dates. Convert it (for example to a plain object or string) inside the step.`,
     );
   };
   switch (typeof value) {
@@ -83,7 +98,7 @@ function check(value: unknown, path: string, seen: Set<object>, describe: () => 
   if (seen.has(object)) fail('a circular reference');
   seen.add(object);
   if (Array.isArray(object)) {
-    for (let i = 0; i < object.length; i++) check(object[i], `${path}.${i}`, seen, describe, walk);
+    for (let i = 0; i < object.length; i++) check(object[i], `${path}.${i}`, seen, describe, walk, verb, what);
   } else {
     const proto = Object.getPrototypeOf(object);
     if (proto !== Object.prototype && proto !== null) fail(`an instance of ${object.constructor?.name ?? 'a class'}`);
@@ -91,7 +106,7 @@ function check(value: unknown, path: string, seen: Set<object>, describe: () => 
       const item = (object as Record<string, unknown>)[key];
       // JSON drops undefined properties: allowed, but the replayed object lacks the key.
       if (item === undefined) walk.lossy = true;
-      else check(item, `${path}.${key}`, seen, describe, walk);
+      else check(item, `${path}.${key}`, seen, describe, walk, verb, what);
     }
   }
   seen.delete(object);

@@ -1,6 +1,6 @@
 /**
  * Dev-only fault injection (DESIGN.md): `x-durable-inject-failure: <stepId>:<times>[:<retryAfter>]`
- * makes that step fail on its first attempts. The engine only knows a `FaultInjector` hook; this is
+ * makes that step fail on its first attempts; `<times>@<chunks>` makes them fail mid-stream. The engine only knows a `FaultInjector` hook; this is
  * the source the dev server (and `DURABLE_DEV=1`) plugs in. Anywhere else the header is ignored.
  */
 import { INJECT_FAILURE_HEADER } from '../core/contract.ts';
@@ -13,9 +13,14 @@ import type { FaultSource } from './deployment.ts';
 export interface InjectedFailure {
   times: number;
   retryAfterMs?: number;
+  /** Fail mid-stream: after the step attempt streamed this many chunks (`<times>@<chunks>`). */
+  afterChunks?: number;
 }
 
-/** `<stepId>:<times>[:<retryAfter>]`, comma-separated; step ids may contain ':' themselves. Empty unless `enabled`. */
+/**
+ * `<stepId>:<times>[:<retryAfter>]`, comma-separated; step ids may contain ':' themselves.
+ * `<times>@<chunks>` fails each of those attempts after it streamed that many chunks. Empty unless `enabled`.
+ */
 export function parseInjectedFailures(value: string | undefined, enabled: boolean, where: string): Map<string, InjectedFailure> {
   const injected = new Map<string, InjectedFailure>();
   if (!value) return injected;
@@ -27,13 +32,15 @@ export function parseInjectedFailures(value: string | undefined, enabled: boolea
     const parts = spec.trim().split(':');
     let retryAfterMs: number | undefined;
     if (parts.length >= 3 && /^\d+(\.\d+)?(ms|s|m|h|d)$/.test(parts[parts.length - 1]!)) retryAfterMs = toMs(parts.pop()!);
-    const times = Number(parts.pop());
+    const [timesText = '', chunksText] = parts.pop()!.split('@');
+    const times = Number(timesText);
+    const afterChunks = chunksText === undefined ? undefined : Number(chunksText);
     const stepId = parts.join(':');
-    if (!stepId || !Number.isInteger(times) || times < 0) {
-      log('warn', `${INJECT_FAILURE_HEADER} ignored: expected <stepId>:<times>[:<retryAfter>]`, { where, spec });
+    if (!stepId || !Number.isInteger(times) || times < 0 || (afterChunks !== undefined && !(Number.isInteger(afterChunks) && afterChunks >= 0))) {
+      log('warn', `${INJECT_FAILURE_HEADER} ignored: expected <stepId>:<times>[@<chunks>][:<retryAfter>]`, { where, spec });
       continue;
     }
-    injected.set(stepId, { times, retryAfterMs });
+    injected.set(stepId, { times, retryAfterMs, ...(afterChunks === undefined ? {} : { afterChunks }) });
   }
   return injected;
 }
@@ -45,7 +52,8 @@ export function injectFailures(failures: ReadonlyMap<string, InjectedFailure>): 
     const injected = failures.get(stepId);
     if (!injected || attempt > injected.times) return undefined;
     const message = `Injected failure ${attempt} of ${injected.times} (${INJECT_FAILURE_HEADER})`;
-    return injected.retryAfterMs === undefined ? new Error(message) : new RetryAfterError(message, injected.retryAfterMs);
+    const error = injected.retryAfterMs === undefined ? new Error(message) : new RetryAfterError(message, injected.retryAfterMs);
+    return injected.afterChunks === undefined ? error : { error, afterChunks: injected.afterChunks };
   };
 }
 

@@ -1,7 +1,7 @@
 import type { Context } from 'aws-lambda';
 import { DurableEndpoint, type Invocation } from './lifecycle.ts';
 import type { DurableOptions } from './options.ts';
-import { runStorage, type RunSlot } from '../engine/step.ts';
+import { runStorage, type RunSlot } from '../engine/storage.ts';
 
 const INVOCATION = Symbol('durable-endpoints.invocation');
 

@@ -7,6 +7,7 @@ import type { ResumeReason } from '../core/resume.ts';
 import { deserialize } from '../core/serialization.ts';
 import type { Fence, Journal } from '../journal/journal.ts';
 import type { StepFunctions } from '../workflows/step-functions.ts';
+import { AttemptStream } from './attempt-stream.ts';
 import { Checkpointer } from './checkpointer.ts';
 import { executeStep } from './execute.ts';
 import { releaseSlot, type FlowRuntime, type HeldSlot, type SlotWait } from './flow.ts';
@@ -23,8 +24,10 @@ export const INLINE_SAFETY_MS = 2_000;
 /**
  * Makes a step attempt fail on purpose (the dev server's `x-durable-inject-failure`, the test
  * harness): the error to throw instead of calling the step's function, or undefined to call it.
+ * With `afterChunks`, the function is called and the error is thrown by its `stream.push` after
+ * that many chunks (or when it returns, if it streams fewer): a failure mid-stream.
  */
-export type FaultInjector = (stepId: string, attempt: number) => Error | undefined;
+export type FaultInjector = (stepId: string, attempt: number) => Error | { error: Error; afterChunks: number } | undefined;
 
 export interface AttemptInit {
   runId: string;
@@ -100,7 +103,9 @@ export class Attempt {
   private abandon!: (error: Error) => void;
   private readonly abandoned: Promise<never>;
   /** Steps whose function is running or waiting to retry inline, as the hand-off must journal them. */
-  readonly executing = new Map<string, { record: Omit<StepRecord, 'status' | 'attempts'>; attempts: number; retries: number }>();
+  readonly executing = new Map<string, { record: Omit<StepRecord, 'status' | 'attempts'>; attempts: number; retries: number; prior?: StepRecord }>();
+  /** What the attempt's steps stream (`stream.push`), and who listens. */
+  readonly stream: AttemptStream;
   private requestBytes: number | undefined;
   /** Slots being given back in the background: stored before the attempt's last flush resolves. */
   private readonly releasing = new Set<Promise<void>>();
@@ -114,7 +119,14 @@ export class Attempt {
     this.createdAt = init.createdAt;
     this.clock = init.clock;
     this.ttl = init.ttl;
-    this.checkpointer = new Checkpointer(init.journal, init.fence);
+    this.stream = new AttemptStream(
+      { runId: init.runId, attempt: init.attempt, ttl: () => this.ttl, describe: (stepId) => this.describe(stepId) },
+      init.steps,
+      () => this.checkpointer.poke(),
+    );
+    // A resume has no caller attached: what it streams goes to the journal's tail for results streams.
+    if (init.fence) this.stream.broadcast();
+    this.checkpointer = new Checkpointer(init.journal, init.fence, { stored: (writes) => this.stream.stored(writes), extra: this.stream });
     this.order = new StepOrder(init.steps);
     this.runItemWritten = init.fence !== undefined;
     this.abandoned = new Promise<never>((_, reject) => (this.abandon = reject));
@@ -252,15 +264,16 @@ export class Attempt {
     if (this.closed || this.handedOff || (!this.runItemWritten && this.inFlight.size === 0)) return false;
     const now = new Date(this.clock.now()).toISOString();
     this.suspend(this.clock.now(), 'handoff');
+    this.stream.handOff();
     // A step still running counts the hand-off as a failed attempt: one that can never finish
     // within an invocation then fails after its retries instead of starting over forever.
-    for (const [stepId, { record, attempts, retries }] of this.executing) {
+    for (const [stepId, { record, attempts, retries, prior }] of this.executing) {
       const error = {
         name: 'HandoffTimeout',
         message: `${this.describe(stepId)} was still running when the invocation handed off (handoffAfter, or the Lambda's timeout). Make the step shorter, split it, or raise the timeout.`,
       };
       const failed = attempts > retries;
-      this.journalStep({ ...record, status: failed ? 'failed' : 'retrying', attempts, error, ...(failed ? { endedAt: now } : { retryAt: now }) });
+      this.journalStep({ ...record, status: failed ? 'failed' : 'retrying', attempts, error, ...(failed ? { endedAt: now } : { retryAt: now }), ...this.stream.fields(stepId, prior) });
     }
     this.fenceWrites();
     this.handedOff = true;
@@ -376,7 +389,7 @@ export class Attempt {
       return;
     }
     this.ensureRunItem();
-    this.checkpointer.add({ type: 'step', runId: this.runId, step, ttl: this.ttl });
+    this.checkpointer.add({ type: 'step', runId: this.runId, step: this.stream.numbered(step), ttl: this.ttl });
   }
 
   /** A fresh run reaches the journal with its first step: run item, request and step in one batch. */

@@ -3,6 +3,13 @@ import { JournalError, LeaseLostError } from '../core/errors.ts';
 
 const MAX_ATTEMPTS = 6;
 
+export interface CheckpointHooks {
+  /** Called with each batch once it is stored. */
+  stored?: (writes: JournalWrite[]) => void;
+  /** Writes made when a batch is formed (the stream's tail): `pending` says whether there are any. */
+  extra?: { pending(): boolean; take(): JournalWrite[] };
+}
+
 /**
  * Journal writes off the critical path. `add` returns at once; the write goes out when the current
  * macrotask ends, and while one request is in flight everything added meanwhile waits and then goes
@@ -17,10 +24,12 @@ export class Checkpointer {
   private failure: Error | undefined;
   private readonly journal: Journal;
   private fence: Fence | undefined;
+  private readonly hooks: CheckpointHooks;
 
-  constructor(journal: Journal, fence?: Fence) {
+  constructor(journal: Journal, fence?: Fence, hooks: CheckpointHooks = {}) {
     this.journal = journal;
     this.fence = fence;
+    this.hooks = hooks;
   }
 
   /** Every batch sent from now on applies only under `fence`. */
@@ -35,6 +44,11 @@ export class Checkpointer {
 
   add(write: JournalWrite): void {
     this.queue.set(writeKey(write), write);
+    this.poke();
+  }
+
+  /** Sends a batch soon: the hooks' `extra` writes are pending. */
+  poke(): void {
     if (this.scheduled || this.inFlight) return;
     this.scheduled = true;
     setImmediate(() => {
@@ -51,15 +65,21 @@ export class Checkpointer {
         await this.inFlight;
         continue;
       }
-      if (this.queue.size === 0) return;
+      if (!this.pending()) return;
       this.pump();
     }
   }
 
+  private pending(): boolean {
+    return this.queue.size > 0 || this.hooks.extra?.pending() === true;
+  }
+
   private pump(): void {
-    if (this.inFlight || this.failure || this.queue.size === 0) return;
+    if (this.inFlight || this.failure || !this.pending()) return;
     const batch = new Map(this.queue);
     this.queue.clear();
+    // Taken when the batch is formed, so what comes later goes in a new item of its own.
+    for (const write of this.hooks.extra?.take() ?? []) batch.set(writeKey(write), write);
     this.inFlight = this.send(batch).finally(() => {
       this.inFlight = undefined;
       this.pump();
@@ -70,6 +90,7 @@ export class Checkpointer {
     for (let attempt = 1; ; attempt++) {
       try {
         await this.journal.write([...batch.values()], this.fence);
+        this.hooks.stored?.([...batch.values()]);
         return;
       } catch (error) {
         if (error instanceof LeaseLostError) {

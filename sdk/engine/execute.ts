@@ -10,6 +10,7 @@ import type { Attempt } from './attempt.ts';
 import { beforeStepCall } from './flow.ts';
 import type { Claim } from './order.ts';
 import { SuspendSignal } from './outcome.ts';
+import { inStep, type StepChunks } from './stream.ts';
 import { backoffDelay, resolveBackoff, type ResolvedBackoff, type StepOptions } from './retries.ts';
 
 /** Step results above this go nowhere: DynamoDB items stop at 400 KB, and the item needs room for its other fields. */
@@ -56,19 +57,25 @@ attempt: Attempt,
         )
       : undefined;
     attempts++;
-    attempt.executing.set(stepId, { record: base, attempts, retries });
+    attempt.executing.set(stepId, { record: base, attempts, retries, prior: flow.record });
     let value: Awaited<T>;
     const began = performance.now();
     const fields = () => ({ endpoint: attempt.endpoint, runId: attempt.runId, stepId, attempts, durationMs: Math.round(performance.now() - began) });
+    const injected = attempt.init.faults?.(stepId, attempts);
+    const chunks = attempt.stream.begin(stepId, base.seq, attempts, injected && !(injected instanceof Error) ? { error: injected.error, after: injected.afterChunks } : undefined);
+    // What streamed chunks say of the step, for each of its records from here on.
+    const streamed = (completed?: StepChunks) => attempt.stream.fields(stepId, flow.record, completed);
     try {
-      const injected = attempt.init.faults?.(stepId, attempts);
-      if (injected) throw injected;
-      value = await fn();
+      if (injected instanceof Error) throw injected;
+      value = await inStep(chunks, fn);
+      // Injected mid-stream, and the function streamed fewer chunks than that: it fails as it returns.
+      if (chunks.doom) throw chunks.doom.error;
     } catch (error) {
+      attempt.stream.rollback(chunks);
       if (slot) attempt.release(slot);
       if (error instanceof SuspendSignal) throw error;
       if (error instanceof NonRetriableError || attempts > retries) {
-        attempt.journalStep({ ...base, status: 'failed', attempts, error: serializeError(error), endedAt: attempt.isoNow() });
+        attempt.journalStep({ ...base, status: 'failed', attempts, error: serializeError(error), endedAt: attempt.isoNow(), ...streamed() });
         log('warn', 'step failed', { ...fields(), error: `${(error as Error)?.name}: ${(error as Error)?.message}` });
         throw error;
       }
@@ -77,7 +84,7 @@ attempt: Attempt,
       await attempt.waitOrSuspend(stepId, retryAt, 'retry', {
         waiting: () => log('info', 'step retrying inline', { ...fields(), delayMs: delay, error: (error as Error)?.message }),
         suspending: () => {
-          attempt.journalStep({ ...base, status: 'retrying', attempts, error: serializeError(error), retryAt: new Date(retryAt).toISOString() });
+          attempt.journalStep({ ...base, status: 'retrying', attempts, error: serializeError(error), retryAt: new Date(retryAt).toISOString(), ...streamed() });
           log('info', 'step retrying later', { ...fields(), delayMs: delay, error: (error as Error)?.message });
         },
       });
@@ -88,17 +95,19 @@ attempt: Attempt,
     let exact: boolean;
     try {
       ({ text: output, exact } = serialize(value, () => attempt.describe(stepId)));
-      if (output !== undefined && Buffer.byteLength(output) > MAX_STEP_OUTPUT_BYTES) {
+      const bytes = output === undefined ? 0 : Buffer.byteLength(output);
+      if (bytes + chunks.bytes > MAX_STEP_OUTPUT_BYTES) {
         throw new SerializationError(
-          `${attempt.describe(stepId)} returned ${Buffer.byteLength(output)} bytes of JSON; the journal keeps at most ${MAX_STEP_OUTPUT_BYTES}. ` +
+          `${attempt.describe(stepId)} returned ${bytes} bytes of JSON${chunks.bytes > 0 ? ` and streamed ${chunks.bytes}` : ''}; the journal keeps at most ${MAX_STEP_OUTPUT_BYTES} for a step. ` +
             'Store large data elsewhere (for example S3) and return a reference.',
         );
       }
     } catch (error) {
-      attempt.journalStep({ ...base, status: 'failed', attempts, error: serializeError(error), endedAt: attempt.isoNow() });
+      attempt.stream.rollback(chunks);
+      attempt.journalStep({ ...base, status: 'failed', attempts, error: serializeError(error), endedAt: attempt.isoNow(), ...streamed() });
       throw error;
     }
-    attempt.journalStep({ ...base, status: 'completed', attempts, output, endedAt: attempt.isoNow() });
+    attempt.journalStep({ ...base, status: 'completed', attempts, output, endedAt: attempt.isoNow(), ...streamed(chunks) });
     if (logs('debug')) log('debug', 'step completed', fields());
     // A replay returns the journaled form; when JSON would change the value, return that form now
     // too, so the first attempt and every replay see the same thing.

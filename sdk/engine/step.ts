@@ -1,4 +1,3 @@
-import { AsyncLocalStorage } from 'node:async_hooks';
 import { toMs, type Duration } from '../core/duration.ts';
 import type { StartedExecution } from '../workflows/step-functions.ts';
 import { outsideError, type Attempt } from './attempt.ts';
@@ -6,15 +5,7 @@ import { waitForEvent, type DurableEvent, type WaitForEventOptions } from './eve
 import { startExecution, waitForExecution, type ExecutionResult, type StartExecutionOptions, type WaitForExecutionOptions } from './executions.ts';
 import type { StepOptions } from './retries.ts';
 import { sleep } from './sleep.ts';
-
-/** Holds the attempt of one invocation; filled once the run is loaded (see the Middy middleware). */
-export interface RunSlot {
-  run?: Attempt;
-}
-
-// One store per process even if two copies of this module load (a bundled handler and the dev server).
-const STORAGE_KEY = Symbol.for('durable-endpoints.run-storage');
-export const runStorage = ((globalThis as Record<symbol, unknown>)[STORAGE_KEY] ??= new AsyncLocalStorage<RunSlot>()) as AsyncLocalStorage<RunSlot>;
+import { runStorage } from './storage.ts';
 
 function currentRun(stepId: string): Attempt {
   const run = runStorage.getStore()?.run;

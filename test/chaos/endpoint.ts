@@ -18,7 +18,7 @@ import { DynamoJournal, durable, step, type StepStatus } from 'durable-endpoints
 import { localDynamoClient } from '../../dev/dynamodb-local.ts';
 // The public API does not tell a handler its run id or attempt; the ledger needs both, so the chaos
 // endpoint reads the ambient run as the kit itself does.
-import { runStorage } from '../../sdk/engine/step.ts';
+import { runStorage } from '../../sdk/engine/storage.ts';
 import { appendLedger, type KillPoint, type LedgerEntry } from './ledger.ts';
 import { EVENT_NAME, type RunPlan } from './plan.ts';
 
