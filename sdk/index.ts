@@ -1,4 +1,5 @@
 export { durable, durableHandler, type DurableMiddleware } from './endpoint/middleware.ts';
+export { executionModeDurableStream, streamify } from './endpoint/streaming.ts';
 export { step } from './engine/step.ts';
 export { stream, MAX_STEP_STREAM_BYTES } from './engine/stream.ts';
 export {
@@ -53,7 +54,8 @@ export type { Duration } from './core/duration.ts';
 export { DynamoJournal, type DynamoJournalOptions } from './journal/dynamodb.ts';
 export type { Journal, JournalWrite, Fence, RunFilter } from './journal/journal.ts';
 export type { RunRecord, StepRecord, RunStatus, StepStatus, LoadedRun, EventWaiter, ReceivedEvent, FlowKind, FlowRef, FlowState, LimitedBy, QueueEntry, RolledBack, TailEvent, RunProgress } from './core/records.ts';
-export type { RequestSnapshot, HttpResponse } from './core/http.ts';
+export type { RequestSnapshot, HttpResponse, StreamingResponse } from './core/http.ts';
+export type { RunStreamEvent, StreamedResponse } from './core/event-stream.ts';
 export { LocalTimer, type LocalTimerOptions } from './timers/local.ts';
 export { isResumeEvent, resumeEvent, RESUME_EVENT_TYPE, type ResumeEvent, type ResumeReason } from './core/resume.ts';
 export { type Timer } from './timers/timer.ts';

@@ -28,3 +28,13 @@ export interface RequestSnapshot {
   stageVariables?: Record<string, string>;
   requestContext: Record<string, unknown>;
 }
+
+/**
+ * A response whose body is sent as it is produced (Lambda response streaming, the dev server): what
+ * an event stream is answered with. The platform sends status and headers at once.
+ */
+export interface StreamingResponse {
+  statusCode: number;
+  headers: Record<string, string>;
+  body: ReadableStream<Uint8Array>;
+}

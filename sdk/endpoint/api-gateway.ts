@@ -138,6 +138,11 @@ export function withHeaders(response: HttpResponse, headers: Record<string, stri
   return { ...response, headers: { ...response.headers, ...headers } };
 }
 
+/** Whether an `Accept` header asks for the streaming protocol (`text/event-stream`). */
+export function acceptsEventStream(accept: string | undefined): boolean {
+  return accept !== undefined && /(^|,)\s*text\/event-stream\s*(;|,|$)/i.test(accept);
+}
+
 export function header(headers: Record<string, string | undefined> | null | undefined, name: string): string | undefined {
   if (!headers) return undefined;
   for (const [key, value] of Object.entries(headers)) if (key.toLowerCase() === name) return value;

@@ -31,6 +31,11 @@ export interface ProcessDefaults {
   clock?: Clock;
   /** Fault injection, for the dev server and the test harness only. */
   faults?: FaultSource;
+  /**
+   * Whether responses are streamed by the platform running the handlers (the dev server: yes).
+   * Default: `DURABLE_STREAMING=1`, which the construct sets on streaming endpoints.
+   */
+  streaming?: boolean;
 }
 
 // Shared through globalThis so that two copies of this module (a bundled handler and the dev

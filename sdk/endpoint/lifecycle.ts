@@ -12,7 +12,9 @@ import type { HeldSlot } from '../engine/flow.ts';
 import type { HandlerResult, Outcome } from '../engine/outcome.ts';
 import type { Fence } from '../journal/journal.ts';
 import { apiBaseUrl, errorAnswer, failedRunResponse, json, resultUrl, retryAfterOfRun, seeOther } from './answers.ts';
-import { isHttpEvent, normalizeResponse, rebuildEvent, snapshotRequest, withHeaders, withoutSetCookie, type HttpEvent } from './api-gateway.ts';
+import { acceptsEventStream, isHttpEvent, normalizeResponse, rebuildEvent, snapshotRequest, withHeaders, withoutSetCookie, type HttpEvent } from './api-gateway.ts';
+import { InvocationStream } from './invocation-stream.ts';
+import { platformStreams, type StreamSlot } from './streaming.ts';
 import { admitRequest, ENDPOINT_KEY, hasLimits, readmitRun, requestKeys, type RequestKeys } from './flow-control.ts';
 import { claimKey, keyClaimOf, releaseKey, type KeyClaim } from './idempotency.ts';
 import { armHandoff, armWatchdog } from './handoff.ts';
@@ -32,6 +34,8 @@ export interface Invocation {
   answer?: Promise<unknown>;
   /** The endpoint's concurrency slots this attempt holds: given back when it ends. */
   slots: HeldSlot[];
+  /** The caller asked for `text/event-stream`: what the attempt streams goes there, and the answer ends it. */
+  events?: InvocationStream;
 }
 
 export type Begun = { invocation: Invocation } | { response: unknown };
@@ -70,7 +74,11 @@ export class DurableEndpoint {
     this.options = resolveOptions(options);
   }
 
-  async begin(event: unknown, context: Partial<Context> | undefined): Promise<Begun> {
+  /**
+   * `slot`: where a live event stream is handed over as soon as it exists (the execution mode or
+   * `durableHandler` answers with it at once); without one, an event stream is answered whole at the end.
+   */
+  async begin(event: unknown, context: Partial<Context> | undefined, slot?: StreamSlot): Promise<Begun> {
     if (isResumeEvent(event)) return this.resume(event, context);
     if (!isHttpEvent(event)) {
       throw new TypeError(
@@ -106,6 +114,9 @@ export class DurableEndpoint {
     }
     const requestContext = request.requestContext as { timeEpoch?: number; requestTimeEpoch?: number };
     const arrivedAt = requestContext.timeEpoch ?? requestContext.requestTimeEpoch ?? now;
+    const streams = acceptsEventStream(request.headers.accept);
+    // A live stream is not cut by an API's 30 s: it hands off when the endpoint says, or before the Lambda's timeout.
+    const live = streams && slot !== undefined && platformStreams();
     const attempt = this.attempt(context, {
       runId,
       endpoint,
@@ -117,7 +128,7 @@ export class DurableEndpoint {
       steps: [],
       dueAt: now,
       // The caller's gateway cuts the request: hand off before it does.
-      handoffAt: Math.min(arrivedAt + options.handoffAfter, now + remainingMs(context) - HANDOFF_MARGIN_MS),
+      handoffAt: Math.min(arrivedAt + (live ? options.streamHandoffAfter : options.handoffAfter), now + remainingMs(context) - HANDOFF_MARGIN_MS),
       concurrencyKeys: keys && keys.concurrency.length > 0 ? keys.concurrency : undefined,
     });
     const invocation: Invocation = { attempt, event, resumed: false, keyClaim, slots: [] };
@@ -127,6 +138,14 @@ export class DurableEndpoint {
       } catch (error) {
         // Refused (429), or queued (the attempt suspended: 303): the handler does not run.
         return { response: await this.end(invocation, { ok: false, error }) };
+      }
+    }
+    if (streams) {
+      const url = resultUrl(options.resultsBaseUrl ?? apiBaseUrl(request), runId, signToken(await options.secret(), runId, new Date(now + options.tokenTtl)));
+      const events = (invocation.events = new InvocationStream(attempt, live, url));
+      if (live) {
+        slot!.abort = (error) => events.fail(error);
+        slot!.publish(events.sink.streamingResponse(runId));
       }
     }
     return { invocation: armHandoff(this.options, invocation) };
@@ -144,7 +163,11 @@ export class DurableEndpoint {
       // Given back while the answer's writes go out, so it costs no round trip of its own.
       for (const slot of invocation.slots.splice(0)) attempt.release(slot);
       try {
-        return await this.answer(invocation, outcome);
+        const answer = await this.answer(invocation, outcome);
+        return invocation.events ? invocation.events.finish(answer) : answer;
+      } catch (error) {
+        invocation.events?.fail(error);
+        throw error;
       } finally {
         await attempt.released();
       }

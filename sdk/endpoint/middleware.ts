@@ -1,6 +1,7 @@
 import type { Context } from 'aws-lambda';
 import { DurableEndpoint, type Invocation } from './lifecycle.ts';
 import type { DurableOptions } from './options.ts';
+import { respondAtOnce, STREAM_SLOT, streamify, type StreamSlot } from './streaming.ts';
 import { runStorage, type RunSlot } from '../engine/storage.ts';
 
 const INVOCATION = Symbol('durable-endpoints.invocation');
@@ -33,7 +34,7 @@ export function durable(options: DurableOptions = {}): DurableMiddleware {
       // (after an await, enterWith would bind just this function's own continuation).
       const slot: RunSlot = {};
       runStorage.enterWith(slot);
-      const begun = await endpoint.begin(request.event, request.context);
+      const begun = await endpoint.begin(request.event, request.context, request.internal[STREAM_SLOT] as StreamSlot | undefined);
       if ('response' in begun) return begun.response; // a duplicate resume: nothing to run
       request.internal[INVOCATION] = begun.invocation;
       request.event = begun.invocation.event;
@@ -54,22 +55,27 @@ export function durable(options: DurableOptions = {}): DurableMiddleware {
 
 export type LambdaHandler<E = never, R = unknown> = (event: E, context: Context) => Promise<R>;
 
-/** The same as `durable()` for a handler that does not use Middy. */
+/**
+ * The same as `durable()` for a handler that does not use Middy. A request for `text/event-stream`
+ * is answered at once with its event stream where the platform streams responses.
+ */
 export function durableHandler<E, R>(
   handler: (event: E, context: Context) => R | Promise<R>,
   options: DurableOptions = {},
 ): (event: unknown, context: Context) => Promise<unknown> {
   const endpoint = new DurableEndpoint(options);
-  return async (event, context) => {
-    const begun = await endpoint.begin(event, context);
-    if ('response' in begun) return begun.response;
-    const { invocation } = begun;
-    let result: R;
-    try {
-      result = await runStorage.run({ run: invocation.attempt }, () => handler(invocation.event as E, context));
-    } catch (error) {
-      return endpoint.end(invocation, { ok: false, error });
-    }
-    return endpoint.end(invocation, { ok: true, value: result });
-  };
+  return streamify((event: unknown, context: Context) =>
+    respondAtOnce(async (slot) => {
+      const begun = await endpoint.begin(event, context, slot);
+      if ('response' in begun) return begun.response;
+      const { invocation } = begun;
+      let result: R;
+      try {
+        result = await runStorage.run({ run: invocation.attempt }, () => handler(invocation.event as E, context));
+      } catch (error) {
+        return endpoint.end(invocation, { ok: false, error });
+      }
+      return endpoint.end(invocation, { ok: true, value: result });
+    }),
+  );
 }

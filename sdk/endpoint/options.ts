@@ -46,6 +46,12 @@ export interface DurableOptions extends FlowOptions {
    * Default `'25s'` (API Gateway HTTP APIs cut requests at 30 s).
    */
   handoffAfter?: Duration;
+  /**
+   * The same for a request answered with a live event stream (`Accept: text/event-stream` where the
+   * platform streams responses: REST APIs with transfer mode STREAM allow up to 15 minutes). Default:
+   * none, so the run hands off only shortly before the Lambda's timeout.
+   */
+  streamHandoffAfter?: Duration;
   /** How long result URLs stay valid. Default `'7d'`. */
   tokenTtl?: Duration;
   /** How long a run's journal items are kept (DynamoDB TTL). Default `'30d'`. */
@@ -125,6 +131,8 @@ export interface ResolvedOptions {
   redaction: Redaction;
   storeSetCookie: boolean;
   handoffAfter: number;
+  /** Infinity when not set: only the Lambda's timeout bounds a live stream. */
+  streamHandoffAfter: number;
   tokenTtl: number;
   retention: number;
   resultsBaseUrl: string | undefined;
@@ -161,6 +169,7 @@ export function resolveOptions(options: DurableOptions = {}): ResolvedOptions {
     },
     storeSetCookie: options.storeSetCookie ?? false,
     handoffAfter: duration(options.handoffAfter, DEFAULTS.handoffAfter, 'handoffAfter'),
+    streamHandoffAfter: duration(options.streamHandoffAfter, Infinity, 'streamHandoffAfter'),
     tokenTtl: duration(options.tokenTtl, DEFAULTS.tokenTtl, 'tokenTtl'),
     retention: duration(options.retention, DEFAULTS.retention, 'retention'),
     resultsBaseUrl: options.resultsBaseUrl,

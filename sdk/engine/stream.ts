@@ -81,7 +81,8 @@ export function inStep<T>(chunks: StepChunks, fn: () => T | Promise<T>): Promise
 function currentChunks(call: string): StepChunks {
   const chunks = stepStorage.getStore();
   if (chunks) return chunks;
-  const where = runStorage.getStore()?.run ? 'outside a step: call it inside the function given to step.run' : 'outside a durable handler';
+  const run = runStorage.getStore()?.run;
+  const where = run && !run.closed ? 'outside a step: call it inside the function given to step.run' : 'outside a durable handler (or after it returned)';
   throw new DurableContextError(
     `${call} was called ${where}. A chunk belongs to the step that pushes it: it is committed with the step's result and rolled back if the step attempt fails.`,
   );

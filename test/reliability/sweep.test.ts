@@ -118,7 +118,7 @@ describe('the sweep', () => {
     expect(run).toMatchObject({ status: 'failed', error: { name: 'RunStuck' } });
     const results = createResultsHandler({ journal, tokenSecret: TOKEN_SECRET });
     const { signToken } = await import('../../sdk/index.ts');
-    const answer = await results(httpApiEvent({ path: `/runs/${runId}?wait=0&token=${signToken(TOKEN_SECRET, runId, new Date(Date.now() + 60_000))}`, routeKey: 'GET /runs/{runId}' }));
+    const answer = (await results(httpApiEvent({ path: `/runs/${runId}?wait=0&token=${signToken(TOKEN_SECRET, runId, new Date(Date.now() + 60_000))}`, routeKey: 'GET /runs/{runId}' }))) as HttpResponse;
     expect(answer.statusCode).toBe(500);
     expect(JSON.parse(answer.body!)).toMatchObject({ runId, status: 'failed', error: { name: 'RunStuck' } });
   });

@@ -53,7 +53,8 @@ export async function durableFixture(defaults: DurableOptions = {}) {
     result: (location: string, wait = 0) => {
       const url = new URL(location, 'http://localhost:3000');
       if (!url.searchParams.has('wait')) url.searchParams.set('wait', String(wait));
-      return results(httpApiEvent({ path: url.pathname + url.search, routeKey: 'GET /runs/{runId}' }), lambdaContext());
+      // Not an event stream: its body is text.
+      return results(httpApiEvent({ path: url.pathname + url.search, routeKey: 'GET /runs/{runId}' }), lambdaContext()) as Promise<HttpResponse>;
     },
   };
 }
