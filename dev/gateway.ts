@@ -117,8 +117,15 @@ function toEvent(request: Request, url: URL, raw: Uint8Array, route: GatewayRout
   return route.format === '2.0' ? httpApiEvent(init) : restApiEvent(init);
 }
 
-/** The handler's result as API Gateway turns it into an HTTP response. */
+/**
+ * The handler's result as API Gateway turns it into an HTTP response. A body that is a
+ * `ReadableStream` is sent as it comes, as a REST API with response transfer mode STREAM does.
+ */
 export function toResponse(result: unknown, format: PayloadFormat): Response {
+  const streamed = result as { statusCode?: number; headers?: Record<string, string>; body?: unknown } | null;
+  if (streamed?.body instanceof ReadableStream && typeof streamed.statusCode === 'number') {
+    return new Response(streamed.body as ReadableStream<Uint8Array>, { status: streamed.statusCode, headers: streamed.headers });
+  }
   if (format === '1.0' && (typeof result !== 'object' || result === null || typeof (result as HttpResponse).statusCode !== 'number')) {
     // REST APIs need an explicit proxy response; anything else is a 502 there.
     return Response.json({ message: 'Internal server error' }, { status: 502 });
@@ -155,7 +162,16 @@ export function serve(fetch: (request: Request) => Promise<Response>, options: {
       const cookies = response.headers.getSetCookie();
       if (cookies.length) headers['set-cookie'] = cookies;
       res.writeHead(response.status, headers);
-      if (response.body) for await (const chunk of response.body as unknown as AsyncIterable<Uint8Array>) res.write(chunk);
+      if (response.body) {
+        const reader = response.body.getReader();
+        // The caller went away: the body's producer hears of it (a streaming run then writes its tail).
+        res.once('close', () => void reader.cancel().catch(() => undefined));
+        for (;;) {
+          const { done, value } = await reader.read();
+          if (done) break;
+          res.write(value);
+        }
+      }
       res.end();
     } catch (error) {
       console.error('dev server: request failed:', error);

@@ -14,7 +14,10 @@ export interface WorkerConfig {
   tokenSecret: string;
 }
 
-export type ToWorker = { type: 'invoke'; id: number; functionName: string; event: unknown; timeoutMs: number };
+export type ToWorker =
+  | { type: 'invoke'; id: number; functionName: string; event: unknown; timeoutMs: number }
+  /** The caller of a streamed response went away: stop reading its body. */
+  | { type: 'cancel'; id: number };
 
 export interface WorkerError {
   name: string;
@@ -25,7 +28,10 @@ export interface WorkerError {
 export type FromWorker =
   | { type: 'ready' }
   | { type: 'failed'; error: WorkerError }
-  | { type: 'result'; id: number; ok: true; result: unknown }
+  /** With `streamed`, the result's body follows as `chunk` messages and an `end` (a `ReadableStream` in the worker). */
+  | { type: 'result'; id: number; ok: true; result: unknown; streamed?: true }
+  | { type: 'chunk'; id: number; bytes: Uint8Array }
+  | { type: 'end'; id: number; error?: string }
   | { type: 'result'; id: number; ok: false; error: WorkerError }
   | { type: 'schedule'; event: ResumeEvent; at: number }
   | { type: 'log'; level: Level; message: string; fields: LogFields };

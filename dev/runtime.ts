@@ -15,6 +15,8 @@ export interface RuntimeHooks {
 interface Generation {
   worker: Worker;
   pending: Map<number, { resolve: (value: unknown) => void; reject: (error: Error) => void }>;
+  /** Response bodies the worker is still streaming, by invocation. */
+  streams: Map<number, ReadableStreamDefaultController<Uint8Array>>;
 }
 
 export class HandlerRuntime {
@@ -73,7 +75,7 @@ export class HandlerRuntime {
 
   private spawn(config: WorkerConfig): Promise<Generation> {
     const worker = new Worker(new URL(`./worker${extname(import.meta.url)}`, import.meta.url), { workerData: config });
-    const generation: Generation = { worker, pending: new Map() };
+    const generation: Generation = { worker, pending: new Map(), streams: new Map() };
     return new Promise((resolve, reject) => {
       worker.on('message', (message: FromWorker) => {
         switch (message.type) {
@@ -89,8 +91,17 @@ export class HandlerRuntime {
           case 'result': {
             const waiter = generation.pending.get(message.id);
             generation.pending.delete(message.id);
-            if (message.ok) waiter?.resolve(message.result);
-            else waiter?.reject(errorFrom(message.error));
+            if (!message.ok) return waiter?.reject(errorFrom(message.error));
+            waiter?.resolve(message.streamed ? { ...(message.result as object), body: this.streamedBody(generation, message.id) } : message.result);
+            return;
+          }
+          case 'chunk':
+            return generation.streams.get(message.id)?.enqueue(message.bytes);
+          case 'end': {
+            const controller = generation.streams.get(message.id);
+            generation.streams.delete(message.id);
+            if (message.error === undefined) controller?.close();
+            else controller?.error(new Error(message.error));
             return;
           }
         }
@@ -104,6 +115,9 @@ export class HandlerRuntime {
       const died = (error: Error) => {
         for (const waiter of generation.pending.values()) waiter.reject(error);
         generation.pending.clear();
+        // A streamed response is cut, as a Lambda's is when its function dies.
+        for (const controller of generation.streams.values()) controller.error(error);
+        generation.streams.clear();
         retire(error);
         reject(error);
       };
@@ -118,8 +132,19 @@ export class HandlerRuntime {
     });
   }
 
+  /** The body of a streamed response, fed by the worker's `chunk` messages. */
+  private streamedBody(generation: Generation, id: number): ReadableStream<Uint8Array> {
+    return new ReadableStream<Uint8Array>({
+      start: (controller) => void generation.streams.set(id, controller),
+      cancel: () => {
+        generation.streams.delete(id);
+        generation.worker.postMessage({ type: 'cancel', id });
+      },
+    });
+  }
+
   private async drain(generation: Generation): Promise<void> {
-    while (generation.pending.size > 0) await new Promise((resolve) => setTimeout(resolve, 50));
+    while (generation.pending.size > 0 || generation.streams.size > 0) await new Promise((resolve) => setTimeout(resolve, 50));
     await generation.worker.terminate();
   }
 }

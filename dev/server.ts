@@ -122,10 +122,12 @@ async function serveEndpoints(
   );
   await runtime.load();
 
-  const results = createResultsHandler({ journal, tokenSecret, defaultWaitSeconds: options.resultsWaitSeconds });
+  // Event streams are sent as they happen, as on a REST API with transfer mode STREAM.
+  const results = createResultsHandler({ journal, tokenSecret, defaultWaitSeconds: options.resultsWaitSeconds, streaming: true });
   const events = createEventsHandler({ journal, timer });
   const kitRoutes: GatewayRoute[] = [
-    { routeKey: ROUTES.results, format: '2.0', timeoutMs: 30_000, functionName: 'results', invoke: (event, context) => results(event, context) },
+    // A results Lambda that streams is given the longest timeout (15 minutes): its event streams last that long.
+    { routeKey: ROUTES.results, format: '2.0', timeoutMs: 900_000, functionName: 'results', invoke: (event, context) => results(event, context) },
     // On AWS this route is IAM-authorized; the dev server listens on loopback only, like Inngest's.
     { routeKey: ROUTES.events, format: '2.0', timeoutMs: 30_000, functionName: 'events', invoke: (event, context) => events(event, context) },
   ];

@@ -24,6 +24,8 @@ configureDurable({
   timer: { schedule: async (event, at) => send({ type: 'schedule', event, at: at.getTime() }) },
   tokenSecret: config.tokenSecret,
   faults: headerFaults,
+  // The server sends a streamed body as it comes, like API Gateway's REST streaming.
+  streaming: true,
 });
 setLogSink((level, message, fields) => send({ type: 'log', level, message, fields: JSON.parse(JSON.stringify(fields)) }));
 
@@ -42,16 +44,40 @@ try {
   send({ type: 'failed', error: describe(error) });
 }
 
+/** Bodies being streamed to the server, by invocation. */
+const streaming = new Map<number, ReadableStreamDefaultReader<Uint8Array>>();
+
 port.on('message', async (message: ToWorker) => {
+  if (message.type === 'cancel') return void streaming.get(message.id)?.cancel();
   const handler = handlers.get(message.functionName);
   if (!handler) return send({ type: 'result', id: message.id, ok: false, error: { name: 'Error', message: `No handler for ${message.functionName}` } });
   try {
     const result = await handler(message.event, lambdaContext({ timeoutMs: message.timeoutMs, functionName: message.functionName }));
-    send({ type: 'result', id: message.id, ok: true, result });
+    const body = (result as { body?: unknown } | undefined)?.body;
+    if (!(body instanceof ReadableStream)) return send({ type: 'result', id: message.id, ok: true, result });
+    send({ type: 'result', id: message.id, ok: true, result: { ...(result as object), body: undefined }, streamed: true });
+    await forward(message.id, body.getReader());
   } catch (error) {
     send({ type: 'result', id: message.id, ok: false, error: describe(error) });
   }
 });
+
+/** A streamed body, chunk by chunk as the handler produces it. */
+async function forward(id: number, reader: ReadableStreamDefaultReader<Uint8Array>): Promise<void> {
+  streaming.set(id, reader);
+  try {
+    for (;;) {
+      const { done, value } = await reader.read();
+      if (done) break;
+      send({ type: 'chunk', id, bytes: value });
+    }
+    send({ type: 'end', id });
+  } catch (error) {
+    send({ type: 'end', id, error: (error as Error)?.message ?? String(error) });
+  } finally {
+    streaming.delete(id);
+  }
+}
 
 function describe(error: unknown) {
   const e = error as Error;
