@@ -282,7 +282,10 @@ function createDashboardApi(journal: DynamoJournal, timer: LocalTimer, endpoints
       return Response.json(runDetail(loaded));
     }
     if (path.startsWith('/_durable/api/')) return Response.json({ error: 'Not found' }, { status: 404 });
-    if (path === '/_durable/client.js') return clientModule();
+    if (path === '/_durable/client.js') return clientModule('index');
+    // The modules client.js imports, by the names its built (.js) or stripped (.ts) form uses.
+    const sibling = /^\/_durable\/([a-z][\w-]*)\.(js|ts)$/.exec(path);
+    if (sibling && sibling[1] !== 'dashboard') return clientModule(sibling[1]!);
     return staticFile(path === '/_durable' ? 'index.html' : path.slice('/_durable/'.length));
   };
 }
@@ -350,16 +353,20 @@ async function staticFile(name: string): Promise<Response> {
 }
 
 /**
- * `durable-endpoints/client` as a browser module, for pages served here: the built file when the
- * package is installed, else the TypeScript source with its types stripped by Node itself.
+ * `durable-endpoints/client` as browser modules, for pages served here: the built files when the
+ * package is installed, else the TypeScript sources with their types stripped by Node itself.
  */
-async function clientModule(): Promise<Response> {
+async function clientModule(name: string): Promise<Response> {
   const headers = { 'content-type': CONTENT_TYPES.js!, 'cache-control': 'no-store' };
   try {
-    return new Response(await readFile(new URL('../sdk/client/index.js', import.meta.url)), { headers });
+    return new Response(await readFile(new URL(`../sdk/client/${name}.js`, import.meta.url)), { headers });
   } catch {
-    const source = await readFile(new URL('../sdk/client/index.ts', import.meta.url), 'utf8');
-    return new Response(stripTypeScriptTypes(source), { headers });
+    try {
+      const source = await readFile(new URL(`../sdk/client/${name}.ts`, import.meta.url), 'utf8');
+      return new Response(stripTypeScriptTypes(source), { headers });
+    } catch {
+      return new Response('Not found', { status: 404 });
+    }
   }
 }
 

@@ -1,4 +1,7 @@
-import { readFile } from 'node:fs/promises';
+import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import ts from 'typescript';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { durableFetch, type DurableStatusEvent } from 'durable-endpoints/client';
@@ -249,15 +252,22 @@ describe('durableFetch', () => {
     expect(requestsSince(from)).toEqual(['POST /quick', `GET /runs/${runId}`]);
   });
 
-  it('is one self-contained ES module once its types are stripped, which works as served to a browser', async () => {
-    const source = await readFile(new URL('../sdk/client/index.ts', import.meta.url), 'utf8');
-
-    const { outputText } = ts.transpileModule(source, { compilerOptions: { module: ts.ModuleKind.ESNext, target: ts.ScriptTarget.ES2022 } });
-
-    expect(outputText).not.toMatch(/^\s*import\b|\brequire\(|\bimport\(/m);
-    const served = (await import(`data:text/javascript;base64,${Buffer.from(outputText).toString('base64')}`)) as { durableFetch: typeof durableFetch };
-    const response = await served.durableFetch(`${api.url}/quick`, postJson({ order: 16 }, { 'x-durable-inject-failure': 'work:1' }));
-    expect(await response.json()).toEqual({ echoed: { order: 16 } });
+  it('is ES modules that import only each other, which work as served to a browser once their types are stripped', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'client-'));
+    try {
+      for (const file of await readdir(new URL('../sdk/client/', import.meta.url))) {
+        const source = await readFile(new URL(`../sdk/client/${file}`, import.meta.url), 'utf8');
+        const { outputText } = ts.transpileModule(source, { compilerOptions: { module: ts.ModuleKind.ESNext, target: ts.ScriptTarget.ES2022, rewriteRelativeImportExtensions: true } });
+        for (const [, specifier] of outputText.matchAll(/\bfrom\s+'([^']+)'/g)) expect(specifier, file).toMatch(/^\.\/[\w-]+\.js$/);
+        expect(outputText, file).not.toMatch(/\brequire\(|\bimport\(/);
+        await writeFile(join(dir, file.replace(/\.ts$/, '.js')), outputText);
+      }
+      const served = (await import(pathToFileURL(join(dir, 'index.js')).href)) as { durableFetch: typeof durableFetch };
+      const response = await served.durableFetch(`${api.url}/quick`, postJson({ order: 16 }, { 'x-durable-inject-failure': 'work:1' }));
+      expect(await response.json()).toEqual({ echoed: { order: 16 } });
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
   });
 });
 

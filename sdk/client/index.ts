@@ -1,9 +1,10 @@
 /**
  * `durable-endpoints/client`: `durableFetch`, a `fetch` that returns a durable endpoint's final
- * response, whether it answered directly or sent the caller to its results URL (303).
+ * response, whether it answered directly or sent the caller to its results URL (303); and
+ * `durableStream` (./stream.ts), a durable endpoint's event stream.
  *
- * One ES module with no imports and no Node APIs, so it runs in browsers and Node 18+ and can be
- * served to a page as is once its types are stripped.
+ * ES modules that import only each other and use no Node APIs, so they run in browsers and Node 18+
+ * and can be served to a page as they are once their types are stripped.
  */
 
 // The protocol's names, as in sdk/core/contract.ts; not imported, so that this module stands alone.
@@ -253,3 +254,5 @@ function defaultRedirects(): RedirectHandling {
   const scope = globalThis as { document?: unknown; WorkerGlobalScope?: unknown };
   return scope.document !== undefined || scope.WorkerGlobalScope !== undefined ? 'fetch' : 'client';
 }
+
+export { durableStream, type DurableStream, type DurableStreamInit, type StreamEvent, type StreamedChunk } from './stream.ts';
