@@ -39,7 +39,11 @@ export async function followUpQueries(topic: string, learnings: string[]): Promi
   return [`${topic} case studies (${learnings.length} learnings so far)`, `${topic} criticism`];
 }
 
-export async function synthesize(topic: string, learnings: string[]): Promise<string> {
-  await pause(LATENCY_MS.synthesize);
-  return [`# ${topic}`, '', ...learnings.map((learning) => `- ${learning}`)].join('\n');
+/** The report, written line by line over `LATENCY_MS.synthesize`, as an LLM streams its tokens. */
+export async function* writeReport(topic: string, learnings: string[]): AsyncGenerator<string> {
+  const lines = [`# ${topic}`, '', ...learnings.map((learning) => `- ${learning}`)];
+  for (const [i, line] of lines.entries()) {
+    await pause(LATENCY_MS.synthesize / lines.length);
+    yield i < lines.length - 1 ? `${line}\n` : line;
+  }
 }
