@@ -1,5 +1,5 @@
 /** What the dashboard API and the CLI show of a run: no lease internals, step outputs as JSON. */
-import type { FlowState, LimitedBy, LoadedRun, RunRecord, RunStatus } from '../sdk/core/records.ts';
+import type { FlowState, LimitedBy, LoadedRun, RolledBack, RunRecord, RunStatus } from '../sdk/core/records.ts';
 import { deserialize } from '../sdk/core/serialization.ts';
 
 const STATUSES: Record<RunStatus, true> = { running: true, sleeping: true, waiting: true, queued: true, completed: true, failed: true };
@@ -59,7 +59,13 @@ export function runDetail({ run, request, steps }: LoadedRun) {
     run: { ...visible, ...(run.status === 'queued' && limitedBy ? { limitedBy, why: whyQueued(limitedBy) } : {}) },
     request,
     // Dates show as ISO strings; the journal's own tagged form is an implementation detail.
-    steps: steps.map(({ output, ...step }) => ({ ...step, output: output === undefined ? undefined : JSON.parse(JSON.stringify(deserialize(output))) })),
+    steps: steps.map(({ output, chunks, rolledBack, ...step }) => ({
+      ...step,
+      output: output === undefined ? undefined : JSON.parse(JSON.stringify(deserialize(output))),
+      // What the step streamed: the committed attempt's chunks, and those of attempts rolled back.
+      chunks: chunks === undefined ? undefined : (JSON.parse(chunks) as unknown[]),
+      rolledBack: rolledBack === undefined ? undefined : (JSON.parse(rolledBack) as RolledBack[]),
+    })),
   };
 }
 

@@ -4,6 +4,9 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { launchChromium } from './support/browser.ts';
 import { postProcess, startTestDevServer } from './support/dev-server.ts';
 
+// The research agent at a twentieth of its fakes' latency: a run takes under two seconds.
+process.env.RESEARCH_LATENCY_SCALE = '0.05';
+
 // A laptop's screen: the size the dashboard is checked at.
 const viewport = { width: 1280, height: 800 };
 
@@ -38,6 +41,26 @@ describe('the dev dashboard in Chromium', () => {
     expect(await page.locator('#detail-status').textContent()).toBe('completed');
     expect(await page.locator('#response').textContent()).toContain('"success":true');
     if (process.env.SCREENSHOT) await page.screenshot({ path: process.env.SCREENSHOT, fullPage: true });
+  });
+
+  it('shows what each step streamed: the committed chunks, and those of the attempt that failed, rolled back', async () => {
+    const response = await fetch(`${server.url}/research?topic=wind`, { headers: { 'x-durable-inject-failure': 'report:1@3' } });
+    expect(response.status).toBe(200);
+    const { report } = await response.json();
+    const runId = response.headers.get('x-durable-run-id')!;
+    const page = await browser.newPage({ viewport });
+
+    await page.goto(`${server.url}/_durable/#/runs/${runId}`);
+    const reportStep = page.locator('[data-step-id="report"]');
+    await reportStep.locator('.chunks.committed').waitFor();
+
+    const committed = await reportStep.locator('.chunks.committed li').allTextContents();
+    expect(committed.map((chunk) => JSON.parse(chunk).text).join('')).toBe(report);
+    expect(await reportStep.locator('.chunks.committed .chunks-title').textContent()).toBe(`streamed: ${committed.length} chunks, committed (#13)`);
+    const rolledBack = reportStep.locator('.chunks.rolled-back[data-try="1"]');
+    expect(await rolledBack.locator('.chunks-title').textContent()).toBe('rolled back: 3 chunks of attempt 1');
+    expect(await rolledBack.locator('li').allTextContents()).toEqual(committed.slice(0, 3));
+    expect(await page.locator('[data-step-id="plan"] .chunks.committed li').textContent()).toMatch(/^\{"type":"queries","queries":\["wind overview"/);
   });
 
   it('replays a failed run from its page, without the faults its request injected', async () => {

@@ -144,9 +144,38 @@ function renderWaterfall(run, steps) {
         el('span', { class: 'step-name', title: step.id }, step.id),
         el('div', { class: 'track' }, bar),
         el('div', { class: 'step-info' }, info),
+        ...streamed(step),
       );
     }),
   );
+}
+
+const chunkText = (chunk) => (typeof chunk === 'string' ? chunk : JSON.stringify(chunk));
+
+/** What a step streamed: its committed chunks, and those of attempts that failed and were rolled back. */
+function streamed(step) {
+  const lists = [];
+  for (const failed of step.rolledBack ?? []) {
+    lists.push(
+      el(
+        'div',
+        { class: 'chunks rolled-back', 'data-try': String(failed.try) },
+        el('span', { class: 'chunks-title' }, `rolled back: ${failed.chunks.length} chunk${failed.chunks.length === 1 ? '' : 's'} of attempt ${failed.try}${failed.truncated ? ' (cut)' : ''}`),
+        el('ol', {}, ...failed.chunks.map((chunk) => el('li', {}, chunkText(chunk)))),
+      ),
+    );
+  }
+  if (step.chunks) {
+    lists.push(
+      el(
+        'div',
+        { class: 'chunks committed' },
+        el('span', { class: 'chunks-title' }, `streamed: ${step.chunks.length} chunk${step.chunks.length === 1 ? '' : 's'}, committed${step.commit ? ` (#${step.commit})` : ''}`),
+        el('ol', {}, ...step.chunks.map((chunk) => el('li', {}, chunkText(chunk)))),
+      ),
+    );
+  }
+  return lists;
 }
 
 async function refresh() {
