@@ -7,6 +7,7 @@ import { resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { durableStream, type StreamEvent } from 'durable-endpoints/client';
 import { startTestDevServer } from './support/dev-server.ts';
+import { cuttingFetch } from './support/sse.ts';
 
 const fixture = resolve('test/fixtures/streaming.ts');
 const parts = (count: number, chunks: number) => Array.from({ length: count * chunks }, (_, i) => ({ step: `part-${Math.floor(i / chunks)}`, data: `part ${Math.floor(i / chunks)} chunk ${i % chunks}`, committed: true }));
@@ -61,29 +62,8 @@ describe('durableStream in Node', () => {
 
   it('reconnects with Last-Event-ID after the connection drops: nothing lost, nothing repeated', async () => {
     const sent: Request[] = [];
-    // The first response is cut right after its first commit, as a network would.
-    const cutting = async (request: Request) => {
-      sent.push(request);
-      const response = await fetch(request);
-      if (sent.length > 1) return response;
-      const reader = response.body!.getReader();
-      let text = '';
-      const body = new ReadableStream<Uint8Array>({
-        async pull(controller) {
-          const { done, value } = await reader.read();
-          if (done) return controller.close();
-          controller.enqueue(value);
-          text += new TextDecoder().decode(value);
-          if (text.includes('event: commit')) {
-            await reader.cancel();
-            controller.error(new TypeError('terminated'));
-          }
-        },
-      });
-      return new Response(body, { status: response.status, headers: response.headers });
-    };
     const events: StreamEvent[] = [];
-    const run = durableStream(`${server.url}/write`, { ...write({ parts: 3, chunks: 2, ms: 50 }), fetch: cutting, onEvent: (event) => events.push(event) });
+    const run = durableStream(`${server.url}/write`, { ...write({ parts: 3, chunks: 2, ms: 50 }), fetch: cuttingFetch(sent), onEvent: (event) => events.push(event) });
 
     const response = await run.response;
 

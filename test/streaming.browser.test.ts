@@ -5,10 +5,10 @@
  * response.
  */
 import { resolve } from 'node:path';
-import type { Browser, Page } from 'playwright-core';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { launchChromium } from './support/browser.ts';
-import { startTestDevServer } from './support/dev-server.ts';
+import type { Page } from 'playwright-core';
+import { describe, expect, it } from 'vitest';
+import { devServerAndChromium } from './support/browser.ts';
+import { cuttingFetch } from './support/sse.ts';
 
 // A tenth of the fakes' latency: the research run takes about 3 s.
 process.env.RESEARCH_LATENCY_SCALE = '0.1';
@@ -24,37 +24,19 @@ interface PageRun {
 
 /** Runs `durableStream` in the page, optionally cutting its first response after its first commit, as a network would. */
 async function streamInPage(page: Page, path: string, init: { headers?: Record<string, string>; body: string }, cut = false): Promise<PageRun> {
-  await page.addScriptTag({ type: 'module', content: "import { durableStream } from '/_durable/client.js'; window.durableStream = durableStream;" });
+  await page.addScriptTag({ type: 'module', content: `import { durableStream } from '/_durable/client.js'; window.durableStream = durableStream; window.cuttingFetch = ${cuttingFetch.toString()};` });
   await page.waitForFunction(() => 'durableStream' in window);
   return page.evaluate(
     async ({ path, init, cut }) => {
       const { durableStream } = window as unknown as { durableStream: typeof import('durable-endpoints/client').durableStream };
-      const requests: { url: string; lastEventId: string | null }[] = [];
-      const cutting = async (request: Request) => {
-        requests.push({ url: request.url, lastEventId: request.headers.get('last-event-id') });
-        const response = await fetch(request);
-        if (!cut || requests.length > 1) return response;
-        const reader = response.body!.getReader();
-        let text = '';
-        const body = new ReadableStream({
-          async pull(controller) {
-            const { done, value } = await reader.read();
-            if (done) return controller.close();
-            controller.enqueue(value);
-            text += new TextDecoder().decode(value);
-            if (text.includes('event: commit')) {
-              await reader.cancel();
-              controller.error(new TypeError('network error'));
-            }
-          },
-        });
-        return new Response(body, { status: response.status, headers: response.headers });
-      };
+      const sent: Request[] = [];
+      const cutting = (window as unknown as { cuttingFetch: typeof cuttingFetch }).cuttingFetch;
       const events: PageRun['events'] = [];
-      const run = durableStream(path, { method: 'POST', ...init, fetch: cutting });
+      const run = durableStream(path, { method: 'POST', ...init, ...(cut ? { fetch: cutting(sent) } : {}) });
       for await (const event of run) events.push({ type: event.type, step: 'step' in event ? event.step : undefined, chunks: 'chunks' in event ? event.chunks : undefined, url: 'url' in event ? event.url : undefined });
       const response = await run.response;
       const plain = await fetch(run.resultUrl!);
+      const requests = sent.map((request) => ({ url: request.url, lastEventId: request.headers.get('last-event-id') }));
       return { events, chunks: run.chunks(), response: { status: response.status, body: await response.text() }, plain: { status: plain.status, body: await plain.text() }, requests };
     },
     { path, init, cut },
@@ -64,31 +46,20 @@ async function streamInPage(page: Page, path: string, init: { headers?: Record<s
 const parts = (count: number, chunks: number) => Array.from({ length: count * chunks }, (_, i) => ({ step: `part-${Math.floor(i / chunks)}`, data: `part ${Math.floor(i / chunks)} chunk ${i % chunks}`, committed: true }));
 
 describe('streaming in Chromium', () => {
-  let server: Awaited<ReturnType<typeof startTestDevServer>>;
-  let browser: Browser;
-  beforeAll(async () => {
-    [server, browser] = await Promise.all([
-      startTestDevServer({
-        publicDir: resolve('examples/public'),
-        endpoints: [
-          { routeKey: 'GET /research', entry: resolve('examples/research/handler.ts'), handler: 'handler', format: '2.0', timeoutMs: 300_000, functionName: 'Research' },
-          { routeKey: 'POST /write', entry: fixture, handler: 'write', format: '1.0', timeoutMs: 60_000, functionName: 'Write' },
-          { routeKey: 'POST /write-handing-off', entry: fixture, handler: 'writeHandingOff', format: '1.0', timeoutMs: 60_000, functionName: 'WriteHandingOff' },
-        ],
-      }),
-      launchChromium(),
-    ]);
-  });
-  afterAll(async () => {
-    await browser?.close();
-    await server?.close();
+  const context = devServerAndChromium({
+    publicDir: resolve('examples/public'),
+    endpoints: [
+      { routeKey: 'GET /research', entry: resolve('examples/research/handler.ts'), handler: 'handler', format: '2.0', timeoutMs: 300_000, functionName: 'Research' },
+      { routeKey: 'POST /write', entry: fixture, handler: 'write', format: '1.0', timeoutMs: 60_000, functionName: 'Write' },
+      { routeKey: 'POST /write-handing-off', entry: fixture, handler: 'writeHandingOff', format: '1.0', timeoutMs: 60_000, functionName: 'WriteHandingOff' },
+    ],
   });
 
   it('shows the research stream live on the example page: the report rolled back when it fails, then written again and committed', async () => {
-    const page = await browser.newPage();
+    const page = await context.browser.newPage();
     const errors: string[] = [];
     page.on('pageerror', (error) => errors.push(error.message));
-    await page.goto(`${server.url}/`);
+    await page.goto(`${context.server.url}/`);
 
     await page.check('#research-fail');
     await page.click('#research');
@@ -109,8 +80,8 @@ describe('streaming in Chromium', () => {
   });
 
   it('commits each chunk once after a hand-off, and ends with the run’s non-streaming response', async () => {
-    const page = await browser.newPage();
-    await page.goto(`${server.url}/_durable/`);
+    const page = await context.browser.newPage();
+    await page.goto(`${context.server.url}/_durable/`);
 
     const run = await streamInPage(page, '/write-handing-off', { body: JSON.stringify({ key: 'browser-handoff', parts: 3, chunks: 2, slowFirst: 1_500 }) });
 
@@ -122,8 +93,8 @@ describe('streaming in Chromium', () => {
   });
 
   it('rolls back a failed attempt and commits the resumed one after a failure redirect', async () => {
-    const page = await browser.newPage();
-    await page.goto(`${server.url}/_durable/`);
+    const page = await context.browser.newPage();
+    await page.goto(`${context.server.url}/_durable/`);
 
     const run = await streamInPage(page, '/write', { headers: { 'x-durable-inject-failure': 'part-1:1@1:3s' }, body: JSON.stringify({ key: 'browser-redirect', parts: 2, chunks: 2 }) });
 
@@ -135,8 +106,8 @@ describe('streaming in Chromium', () => {
   });
 
   it('reconnects with Last-Event-ID after the connection drops, losing nothing and repeating nothing', async () => {
-    const page = await browser.newPage();
-    await page.goto(`${server.url}/_durable/`);
+    const page = await context.browser.newPage();
+    await page.goto(`${context.server.url}/_durable/`);
 
     const run = await streamInPage(page, '/write', { body: JSON.stringify({ key: 'browser-drop', parts: 3, chunks: 2, ms: 50 }) }, true);
 

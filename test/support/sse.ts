@@ -73,3 +73,30 @@ export function reduce(events: Event[], state = { committed: [] as { step: strin
   }
   return state;
 }
+
+/**
+ * A `fetch` for `durableStream` that cuts its first response right after the first commit, as a
+ * network would, and records each request. Self-contained: the browser tests run its source in a page.
+ */
+export function cuttingFetch(requests: Request[]): (request: Request) => Promise<Response> {
+  return async (request) => {
+    requests.push(request);
+    const response = await fetch(request);
+    if (requests.length > 1) return response;
+    const reader = response.body!.getReader();
+    let text = '';
+    const body = new ReadableStream<Uint8Array>({
+      async pull(controller) {
+        const { done, value } = await reader.read();
+        if (done) return controller.close();
+        controller.enqueue(value);
+        text += new TextDecoder().decode(value);
+        if (text.includes('event: commit')) {
+          await reader.cancel();
+          controller.error(new TypeError('network error'));
+        }
+      },
+    });
+    return new Response(body, { status: response.status, headers: response.headers });
+  };
+}
