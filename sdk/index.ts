@@ -29,6 +29,7 @@ export type { StepOptions, BackoffOptions } from './engine/retries.ts';
 export type { FaultInjector } from './engine/attempt.ts';
 export { systemClock, type Clock } from './core/clock.ts';
 export { createResultsHandler, type ResultsOptions } from './routes/results.ts';
+export { streamingHandler, type StreamableResponse } from './endpoint/lambda-streaming.ts';
 export { replayRun } from './routes/replay.ts';
 export { createEventsHandler, type EventsOptions } from './routes/events.ts';
 export type { DurableEvent, WaitForEventOptions } from './engine/events.ts';
