@@ -1,5 +1,5 @@
-import { ArnFormat, Stack } from 'aws-cdk-lib';
-import { AuthorizationType, LambdaIntegration, type IAuthorizer, type IRestApi } from 'aws-cdk-lib/aws-apigateway';
+import { ArnFormat, Stack, type Duration } from 'aws-cdk-lib';
+import { AuthorizationType, LambdaIntegration, ResponseTransferMode, type IAuthorizer, type IRestApi } from 'aws-cdk-lib/aws-apigateway';
 import type { HttpApi, HttpMethod, IHttpRouteAuthorizer } from 'aws-cdk-lib/aws-apigatewayv2';
 import { HttpIamAuthorizer } from 'aws-cdk-lib/aws-apigatewayv2-authorizers';
 import { HttpLambdaIntegration } from 'aws-cdk-lib/aws-apigatewayv2-integrations';
@@ -39,7 +39,13 @@ export function urlOf(api: DurableApi): string | undefined {
   return isHttpApi(api) ? (api.url ?? api.apiEndpoint) : (api as { url?: string }).url;
 }
 
-export function addRoute(api: DurableApi, routeKey: string, fn: IFunction, authorizer?: RouteAuthorizer): void {
+/**
+ * Routes `routeKey` to `fn`. With `streamTimeout` (REST APIs only: callers check, see
+ * `streamTimeout()` in streaming.ts), the method's integration streams: response transfer mode
+ * STREAM, which invokes the function with `InvokeWithResponseStream` (the
+ * `response-streaming-invocations` URI), and waits up to `streamTimeout`.
+ */
+export function addRoute(api: DurableApi, routeKey: string, fn: IFunction, authorizer?: RouteAuthorizer, streamTimeout?: Duration): void {
   const { method, path } = parse(routeKey);
   if (isHttpApi(api)) {
     api.addRoutes({
@@ -49,9 +55,12 @@ export function addRoute(api: DurableApi, routeKey: string, fn: IFunction, autho
       authorizer: authorizer === 'iam' ? new HttpIamAuthorizer() : (authorizer as IHttpRouteAuthorizer | undefined),
     });
   } else {
+    // The permission LambdaIntegration adds (lambda:InvokeFunction for apigateway.amazonaws.com,
+    // scoped to the method) covers InvokeWithResponseStream: Lambda has no separate action for it.
+    const integration = new LambdaIntegration(fn, streamTimeout ? { responseTransferMode: ResponseTransferMode.STREAM, timeout: streamTimeout } : {});
     api.root
       .resourceForPath(path)
-      .addMethod(method, new LambdaIntegration(fn), authorizer === 'iam' ? { authorizationType: AuthorizationType.IAM } : { authorizer: authorizer as IAuthorizer | undefined });
+      .addMethod(method, integration, authorizer === 'iam' ? { authorizationType: AuthorizationType.IAM } : { authorizer: authorizer as IAuthorizer | undefined });
   }
 }
 

@@ -13,6 +13,7 @@ import type { IStateMachine, StateMachine } from 'aws-cdk-lib/aws-stepfunctions'
 import { Construct } from 'constructs';
 import { resolve } from 'node:path';
 import { ENV, ROUTES, endpointRegistry, type EndpointDefinition } from '../sdk/core/contract.ts';
+import { STREAMING_ENV } from '../sdk/endpoint/lambda-streaming.ts';
 import { addRoute, apiTypeOf, isRouteKey, routeScope, urlOf } from './api.ts';
 import { EventsRoute } from './events-route.ts';
 import { JournalTable } from './journal-table.ts';
@@ -20,6 +21,7 @@ import { kitFunction, logGroup } from './kit-function.ts';
 import { ResultsRoute } from './results-route.ts';
 import { ResumeTimer } from './resume-timer.ts';
 import { separatePolicy } from './separate-policy.ts';
+import { STREAMING_ENVIRONMENT, streamTimeout, warnIfEdgeOptimized } from './streaming.ts';
 import { Sweeper } from './sweeper.ts';
 import { TokenSecret } from './token-secret.ts';
 
@@ -58,9 +60,18 @@ export interface DurableEndpointProps {
   /**
    * Default 29 seconds: API Gateway stops waiting at 30 (HTTP API) or 29 (REST) seconds, and the
    * endpoint decides how long to retry inline from the Lambda's remaining time, so the function
-   * must not outlive the gateway.
+   * must not outlive the gateway. With `streaming`, the function's and the integration's timeout:
+   * default and at most 15 minutes, how long API Gateway lets a response stream.
    */
   readonly timeout?: Duration;
+  /**
+   * Stream the response (REST APIs only): the method's integration uses response transfer mode
+   * STREAM and Lambda's response-streaming invocation, waits up to `timeout`, and the function gets
+   * `DURABLE_STREAMING=1`, so that `durable()` answers a request with `Accept: text/event-stream`
+   * as a stream of events. The handler must be exported through `streamingHandler` (see
+   * docs/deploy.md). An HTTP API cannot stream: `addEndpoint` throws. Default false.
+   */
+  readonly streaming?: boolean;
   /** Default 512 MB. */
   readonly memorySize?: number;
   /** Added to the environment the construct sets (`endpointEnvironment()`). */
@@ -87,6 +98,8 @@ export interface DurableEndpointProps {
 
 /** An endpoint `addEndpoint` added: what the dev server serves (the contract's definition), and its function. */
 export interface DurableEndpointDefinition extends EndpointDefinition {
+  /** Whether the method streams (`streaming`): the dev server then streams it too. */
+  streaming: boolean;
   function: NodejsFunction;
 }
 
@@ -284,6 +297,9 @@ export class DurableEndpoints extends Construct {
         `DurableEndpoints.addEndpoint(${routeKey}): ${ENV.dev} turns on fault injection, which only the local dev server may use; remove it from \`environment\`.`,
       );
     }
+    if (props.environment && STREAMING_ENV in props.environment) {
+      throw new Error(`DurableEndpoints.addEndpoint(${routeKey}): pass \`streaming: true\` instead of ${STREAMING_ENV}: the method's integration must stream too.`);
+    }
     if (props.public !== undefined && props.authorizer) {
       throw new Error(`DurableEndpoints.addEndpoint: ${routeKey} has an authorizer, so it is not public: drop \`public\` or \`authorizer\`.`);
     }
@@ -292,7 +308,8 @@ export class DurableEndpoints extends Construct {
     }
     const entry = resolve(props.entry);
     const handler = props.handler ?? 'handler';
-    const timeout = props.timeout ?? Duration.seconds(29);
+    const streaming = props.streaming ?? false;
+    const timeout = streaming ? streamTimeout(routeKey, this.apiType, props.timeout) : (props.timeout ?? Duration.seconds(29));
     const id = routeKey.replace(/[^A-Za-z0-9{}_-]+/g, '-');
     const fn = kitFunction(this, { function: id, role: `${id}Role`, logGroup: `${id}Logs` }, {
       logRetention: this.props.logRetention,
@@ -302,18 +319,19 @@ export class DurableEndpoints extends Construct {
       timeout,
       memorySize: props.memorySize ?? 512,
       bundling: props.bundling,
-      environment: { ...props.environment, ...this.endpointEnvironment() },
+      environment: { ...props.environment, ...this.endpointEnvironment(), ...(streaming ? STREAMING_ENVIRONMENT : {}) },
     });
     this.grantEndpoint(fn);
     for (const stateMachine of props.stateMachines ?? []) stateMachine.grantStartExecution(fn);
     this.watchExecutions(...(props.stateMachines ?? []));
 
-    addRoute(this.api, routeKey, fn, props.authorizer);
+    addRoute(this.api, routeKey, fn, props.authorizer, streaming ? timeout : undefined);
+    if (streaming) warnIfEdgeOptimized(this.api as IRestApi, routeScope(this.api, routeKey));
     if (props.public !== undefined) {
       const route = Validations.of(routeScope(this.api, routeKey));
       for (const id of this.apiType === 'http' ? ['AwsSolutions-APIG4'] : ['AwsSolutions-APIG4', 'AwsSolutions-COG4']) route.acknowledge({ id, reason: props.public });
     }
-    this.endpoints.push({ routeKey, entry, handler, apiType: this.apiType, timeoutMs: timeout.toMilliseconds(), functionName: fn.node.path, function: fn });
+    this.endpoints.push({ routeKey, entry, handler, apiType: this.apiType, timeoutMs: timeout.toMilliseconds(), functionName: fn.node.path, streaming, function: fn });
     return fn;
   }
 }
