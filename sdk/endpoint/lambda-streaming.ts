@@ -58,7 +58,10 @@ export function streamingHandler<H extends Handler>(handler: H, runtime = lambda
 }
 
 function lambdaRuntime(): LambdaStreamingRuntime | undefined {
-  return (globalThis as { awslambda?: LambdaStreamingRuntime }).awslambda;
+  // Not just its presence: the AWS SDK (@aws/lambda-invoke-store) sets `globalThis.awslambda = {}`
+  // wherever it is loaded, Lambda or not.
+  const runtime = (globalThis as { awslambda?: Partial<LambdaStreamingRuntime> }).awslambda;
+  return typeof runtime?.streamifyResponse === 'function' ? (runtime as LambdaStreamingRuntime) : undefined;
 }
 
 const isHttpResponse = (value: unknown): value is StreamableResponse =>
