@@ -196,7 +196,7 @@ describe('DurableEndpoints', () => {
 
   it('describes each endpoint for the dev server', () => {
     expect(durable.endpoints).toEqual([
-      { routeKey: 'POST /process', entry: ENTRY, handler: 'handler', apiType: 'http', timeoutMs: 29_000, functionName: 'Test/Durable/POST-process', function: fn },
+      { routeKey: 'POST /process', entry: ENTRY, handler: 'handler', apiType: 'http', timeoutMs: 29_000, functionName: 'Test/Durable/POST-process', streaming: false, function: fn },
     ]);
   });
 
