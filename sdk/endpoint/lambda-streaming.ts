@@ -64,6 +64,10 @@ function lambdaRuntime(): LambdaStreamingRuntime | undefined {
   return typeof runtime?.streamifyResponse === 'function' ? (runtime as LambdaStreamingRuntime) : undefined;
 }
 
+// By shape, not `instanceof`: a stream made in another realm (a worker, a bundled copy of a polyfill) is still one.
+const isReadableStream = (body: unknown): body is ReadableStream<Uint8Array> =>
+  typeof body === 'object' && body !== null && typeof (body as ReadableStream).getReader === 'function';
+
 const isHttpResponse = (value: unknown): value is StreamableResponse =>
   typeof value === 'object' && value !== null && typeof (value as StreamableResponse).statusCode === 'number';
 
@@ -83,7 +87,7 @@ export async function writeResponse(runtime: LambdaStreamingRuntime, responseStr
   // The runtime writes the metadata before the first write: an empty one sends the status and the
   // headers now, before the body's first chunk (an event stream's client is waiting for them).
   out.write('');
-  if (body instanceof ReadableStream) await pipe(body, out);
+  if (isReadableStream(body)) await pipe(body, out);
   else await end(out, body ? (isBase64Encoded ? Buffer.from(body, 'base64') : body) : undefined);
 }
 
