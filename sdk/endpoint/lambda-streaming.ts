@@ -48,6 +48,8 @@ type Handler = (event: never, context: never) => Promise<unknown>;
  * ```ts
  * export const handler = streamingHandler(middy().use(durable()).handler(async (event) => { … }));
  * ```
+ *
+ * `runtime` is Lambda's streaming API, by default the global `awslambda`; a test passes a fake.
  */
 export function streamingHandler<H extends Handler>(handler: H, runtime = lambdaRuntime()): H {
   if (process.env[STREAMING_ENV] !== '1' || !runtime) return handler;
