@@ -35,6 +35,9 @@ export const ROUTES = {
 export const RUN_ID_HEADER = 'x-durable-run-id';
 export const IDEMPOTENCY_KEY_HEADER = 'idempotency-key';
 export const INJECT_FAILURE_HEADER = 'x-durable-inject-failure';
+/** `Prefer: respond-async` (RFC 7240) asks for 202 instead of 303; the answer then says `Preference-Applied: respond-async`. */
+export const PREFER_HEADER = 'prefer';
+export const PREFERENCE_APPLIED_HEADER = 'preference-applied';
 
 /** Event names under this prefix are the kit's own (e.g. Step Functions execution results). */
 export const RESERVED_EVENT_PREFIX = 'durable-endpoints/';

@@ -1,9 +1,9 @@
 /**
- * The answers of the HTTP protocol (DESIGN.md) in one place: 303 to the results URL with
+ * The answers of the HTTP protocol (DESIGN.md) in one place: 303 (or 202) to the results URL with
  * `Retry-After`, the failed-run JSON, the `x-durable-run-id` header, and the HTTP answer for each
  * error a caller can see.
  */
-import { RUN_ID_HEADER } from '../core/contract.ts';
+import { PREFER_HEADER, PREFERENCE_APPLIED_HEADER, RUN_ID_HEADER } from '../core/contract.ts';
 import {
   DurableError,
   IdempotencyKeyInvalidError,
@@ -24,9 +24,22 @@ export function json(statusCode: number, body: unknown, headers: Record<string, 
   };
 }
 
-/** The answer of a run that continues asynchronously: 303 to its results URL. */
-export function seeOther(runId: string, resultUrl: string, retryAfter: number, status: RunStatus = 'running'): HttpResponse {
-  return json(303, { runId, status, resultUrl }, { location: resultUrl, 'retry-after': String(retryAfter), [RUN_ID_HEADER]: runId });
+/**
+ * The answer of a run that continues asynchronously: 303 to its results URL, or, for a request
+ * that says `Prefer: respond-async` (RFC 7240), 202 with the same headers and body. Browsers follow
+ * a 303 without showing it to the page (and at most 20 times); a 202 is the page's to act on.
+ */
+export function runContinues(runId: string, resultUrl: string, retryAfter: number, respondAsync: boolean, status: RunStatus = 'running'): HttpResponse {
+  const headers: Record<string, string> = { location: resultUrl, 'retry-after': String(retryAfter), [RUN_ID_HEADER]: runId, vary: 'Prefer' };
+  if (respondAsync) headers[PREFERENCE_APPLIED_HEADER] = 'respond-async';
+  return json(respondAsync ? 202 : 303, { runId, status, resultUrl }, headers);
+}
+
+/** Whether the request's `Prefer` header (lower-case names, as in a snapshot) asks for `respond-async`. */
+export function prefersRespondAsync(headers: Record<string, string | undefined>): boolean {
+  const prefer = headers[PREFER_HEADER];
+  if (!prefer) return false;
+  return prefer.split(',').some((preference) => preference.split(';')[0]!.trim().toLowerCase() === 'respond-async');
 }
 
 /**

@@ -10,7 +10,7 @@ import { signToken } from '../core/token.ts';
 import { Attempt } from '../engine/attempt.ts';
 import type { HandlerResult, Outcome } from '../engine/outcome.ts';
 import type { Fence } from '../journal/journal.ts';
-import { apiBaseUrl, errorAnswer, failedRunResponse, json, resultUrl, retryAfterSeconds, seeOther } from './answers.ts';
+import { apiBaseUrl, errorAnswer, failedRunResponse, json, prefersRespondAsync, resultUrl, retryAfterSeconds, runContinues } from './answers.ts';
 import { isHttpEvent, normalizeResponse, rebuildEvent, snapshotRequest, withHeaders, withoutSetCookie, type HttpEvent } from './api-gateway.ts';
 import { claimKey, keyClaimOf, releaseKey, type KeyClaim } from './idempotency.ts';
 import { resolveOptions, type DurableOptions, type ResolvedOptions } from './options.ts';
@@ -193,7 +193,7 @@ export class DurableEndpoint {
     const now = attempt.clock.now();
     const token = signToken(secret!, attempt.runId, new Date(now + this.options.tokenTtl));
     const url = resultUrl(this.options.resultsBaseUrl ?? apiBaseUrl(attempt.request), attempt.runId, token);
-    return seeOther(attempt.runId, url, retryAfterSeconds(wakeAt, reason === 'timeout', now));
+    return runContinues(attempt.runId, url, retryAfterSeconds(wakeAt, reason === 'timeout', now), prefersRespondAsync(attempt.request.headers));
   }
 
   /**

@@ -2,7 +2,7 @@ import type { Context } from 'aws-lambda';
 import { TERMINAL_STATUSES } from '../core/records.ts';
 import { type HttpResponse } from '../core/http.ts';
 import { type Journal } from '../journal/journal.ts';
-import { apiBaseUrl, json, retryAfterSeconds, seeOther } from '../endpoint/answers.ts';
+import { apiBaseUrl, json, prefersRespondAsync, retryAfterSeconds, runContinues } from '../endpoint/answers.ts';
 import { isHttpEvent, NO_REDACTION, snapshotRequest, type HttpEvent } from '../endpoint/api-gateway.ts';
 import { RUN_ID_HEADER } from '../core/contract.ts';
 import { defaultJournal, secretSource, type SecretOption } from '../endpoint/deployment.ts';
@@ -26,7 +26,8 @@ const MAX_POLL_INTERVAL_MS = 1_000;
 
 /**
  * `GET /runs/{runId}?token=…[&wait=seconds]`: the stored response of a finished run, replayed
- * verbatim; for a run still going, a long-poll and then a 303 to the same URL.
+ * verbatim; for a run still going, a long-poll and then a 303 to the same URL (202 with
+ * `Prefer: respond-async`).
  */
 export function createResultsHandler(options: ResultsOptions = {}): (event: unknown, context?: Partial<Context>) => Promise<HttpResponse> {
   const secrets = secretSource(options.tokenSecret);
@@ -70,7 +71,7 @@ export function createResultsHandler(options: ResultsOptions = {}): (event: unkn
       const now = Date.now();
       if (now >= deadline) {
         const self = `${apiBaseUrl(request)}${stripStage(request)}?${query.toString()}`;
-        return seeOther(runId, self, retryAfterSeconds(run.wakeAt ? Date.parse(run.wakeAt) : undefined, run.status === 'waiting'), run.status);
+        return runContinues(runId, self, retryAfterSeconds(run.wakeAt ? Date.parse(run.wakeAt) : undefined, run.status === 'waiting'), prefersRespondAsync(request.headers), run.status);
       }
       await new Promise((resolve) => setTimeout(resolve, Math.min(interval, deadline - now)));
       interval = Math.min(MAX_POLL_INTERVAL_MS, interval * 2);
