@@ -18,6 +18,7 @@ import { withTimerFaults, type TimerFaults } from './timer-faults.ts';
 import { runDetail, runSummary } from './views.ts';
 import { sweepRuns } from '../sdk/routes/sweep.ts';
 import { ROUTES } from '../sdk/core/contract.ts';
+import { resolveCors, type CorsOptions } from '../sdk/core/cors.ts';
 
 export interface DevServerOptions {
   /** The project: where cdk.json is and what is watched for changes. Default: the current directory. */
@@ -49,6 +50,11 @@ export interface DevServerOptions {
    * attempt that died with its worker). Default 1 s: local timers are exact.
    */
   sweepGraceMs?: number;
+  /**
+   * CORS for pages on other origins: preflights answered by the gateway, headers added by the
+   * handlers and the results route. Default: the construct's `cors` setting.
+   */
+  cors?: CorsOptions;
   /** Chaos testing only: deliver some resumes twice and some late, as AWS's timers may. Default: none. */
   timerFaults?: TimerFaults;
 }
@@ -104,13 +110,14 @@ async function serveEndpoints(options: DevServerOptions, cwd: string, print: (li
     invoke: options.timerFaults ? withTimerFaults(deliver, options.timerFaults, print) : deliver,
     onError: (error, event) => print(`✗ resume of run ${event.runId} failed: ${(error as Error).message}`),
   });
+  const cors = options.cors ?? endpoints.find((e) => e.cors)?.cors;
   const runtime = new HandlerRuntime(
-    { endpoints, dynamoEndpoint, tableName, tokenSecret },
+    { endpoints, dynamoEndpoint, tableName, tokenSecret, ...(cors ? { cors } : {}) },
     { schedule: (event: ResumeEvent, at: Date) => void timer.schedule(event, at), log: (level, message, fields) => print(formatLog(level, message, fields)) },
   );
   await runtime.load();
 
-  const results = createResultsHandler({ journal, tokenSecret, defaultWaitSeconds: options.resultsWaitSeconds });
+  const results = createResultsHandler({ journal, tokenSecret, defaultWaitSeconds: options.resultsWaitSeconds, cors });
   const events = createEventsHandler({ journal, timer });
   const gateway = createGateway([
     ...endpoints.map((e) => ({
@@ -122,8 +129,8 @@ async function serveEndpoints(options: DevServerOptions, cwd: string, print: (li
     })),
     { routeKey: ROUTES.results, format: '2.0', timeoutMs: 30_000, functionName: 'results', invoke: (event, context) => results(event, context) },
     // On AWS this route is IAM-authorized; the dev server listens on loopback only, like Inngest's.
-    { routeKey: ROUTES.events, format: '2.0', timeoutMs: 30_000, functionName: 'events', invoke: (event, context) => events(event, context) },
-  ], { onTimeout: (route) => print(`✗ ${route.routeKey} did not answer within API Gateway's integration timeout`) });
+    { routeKey: ROUTES.events, format: '2.0', timeoutMs: 30_000, functionName: 'events', cors: false, invoke: (event, context) => events(event, context) },
+  ], { onTimeout: (route) => print(`✗ ${route.routeKey} did not answer within API Gateway's integration timeout`), cors: resolveCors(cors) });
 
   const api = createDashboardApi(journal, timer, endpoints, events);
   const publicDir = options.publicDir ? resolve(cwd, options.publicDir) : join(cwd, 'public');

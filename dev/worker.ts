@@ -24,6 +24,7 @@ configureDurable({
   timer: { schedule: async (event, at) => send({ type: 'schedule', event, at: at.getTime() }) },
   tokenSecret: config.tokenSecret,
   faults: headerFaults,
+  cors: config.cors,
 });
 setLogSink((level, message, fields) => send({ type: 'log', level, message, fields: JSON.parse(JSON.stringify(fields)) }));
 

@@ -3,6 +3,7 @@
  * environment the construct sets, the kit's own routes and headers, and the shape in which a
  * construct tells the dev server about its endpoints. One definition each; nothing is copied.
  */
+import type { CorsOptions } from './cors.ts';
 
 /** Environment variables the `DurableEndpoints` construct sets on the functions it creates. */
 export const ENV = {
@@ -23,6 +24,8 @@ export const ENV = {
   logLevel: 'DURABLE_LOG_LEVEL',
   /** The sweeper's grace period (a duration such as `'2m'`). */
   sweepGrace: 'DURABLE_SWEEP_GRACE',
+  /** The construct's `cors` setting (JSON `CorsOptions`), for the endpoints' and the results route's answers. */
+  cors: 'DURABLE_CORS',
 } as const;
 
 /** The kit's routes, on the same API as the endpoints. */
@@ -58,6 +61,8 @@ export interface EndpointDefinition {
   timeoutMs: number;
   /** The function's construct path, e.g. `'DurableEndpointsExample/Durable/POST-process'`: how resumes name it locally. */
   functionName: string;
+  /** The construct's `cors` setting (`CorsOptions` in `cors.ts`): the dev server answers preflights with it. */
+  cors?: CorsOptions;
 }
 
 /** What announces endpoints while a CDK app is built: each `DurableEndpoints` construct. */

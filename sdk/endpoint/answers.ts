@@ -13,6 +13,7 @@ import {
   RequestTooLargeError,
   type SerializedError,
 } from '../core/errors.ts';
+import { corsHeaders, type ResolvedCors } from '../core/cors.ts';
 import type { HttpResponse, RequestSnapshot } from '../core/http.ts';
 import type { RunStatus } from '../core/records.ts';
 
@@ -50,6 +51,20 @@ export function prefersRespondAsync(headers: Record<string, string | undefined>)
 export function retryAfterSeconds(wakeAt: number | undefined, waitingForEvent: boolean, now = Date.now()): number {
   if (waitingForEvent || wakeAt === undefined) return 1;
   return Math.max(1, Math.ceil((wakeAt - now) / 1_000));
+}
+
+/**
+ * The answer with the CORS headers for a request from `origin` (none when CORS is off or the
+ * origin is not allowed). Answers that are not an API Gateway response object are left as they are.
+ */
+export function withCors<T>(response: T, cors: ResolvedCors | undefined, origin: string | undefined): T {
+  const answer = response as Partial<HttpResponse> | null;
+  if (!cors || typeof answer !== 'object' || answer === null || typeof answer.statusCode !== 'number') return response;
+  const { vary, ...headers } = corsHeaders(cors, origin);
+  const current = answer.headers ?? {};
+  const merged: Record<string, string> = { ...current, ...headers };
+  if (vary) merged.vary = current.vary ? `${current.vary}, ${vary}` : vary;
+  return { ...answer, headers: merged } as T;
 }
 
 export function failedRunResponse(runId: string, error: SerializedError): HttpResponse {

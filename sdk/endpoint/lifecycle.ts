@@ -10,8 +10,8 @@ import { signToken } from '../core/token.ts';
 import { Attempt } from '../engine/attempt.ts';
 import type { HandlerResult, Outcome } from '../engine/outcome.ts';
 import type { Fence } from '../journal/journal.ts';
-import { apiBaseUrl, errorAnswer, failedRunResponse, json, prefersRespondAsync, resultUrl, retryAfterSeconds, runContinues } from './answers.ts';
-import { isHttpEvent, normalizeResponse, rebuildEvent, snapshotRequest, withHeaders, withoutSetCookie, type HttpEvent } from './api-gateway.ts';
+import { apiBaseUrl, errorAnswer, failedRunResponse, json, prefersRespondAsync, resultUrl, retryAfterSeconds, runContinues, withCors } from './answers.ts';
+import { header, isHttpEvent, normalizeResponse, rebuildEvent, snapshotRequest, withHeaders, withoutSetCookie, type HttpEvent } from './api-gateway.ts';
 import { claimKey, keyClaimOf, releaseKey, type KeyClaim } from './idempotency.ts';
 import { resolveOptions, type DurableOptions, type ResolvedOptions } from './options.ts';
 
@@ -104,6 +104,12 @@ export class DurableEndpoint {
       handoffAt: Math.min(arrivedAt + options.handoffAfter, now + remainingMs(context) - HANDOFF_MARGIN_MS),
     });
     return { invocation: this.armHandoff({ attempt, event, resumed: false, keyClaim }) };
+  }
+
+  /** The answer with the CORS headers the caller's origin gets (`cors`); a resume has no caller. */
+  withCors(event: unknown, answer: unknown): unknown {
+    if (!this.options.cors || !isHttpEvent(event)) return answer;
+    return withCors(answer, this.options.cors, header(event.headers, 'origin'));
   }
 
   /**

@@ -7,7 +7,8 @@ import { resolveBackoff, type BackoffOptions, type RetryPolicy } from '../engine
 import type { Journal } from '../journal/journal.ts';
 import type { Timer } from '../timers/timer.ts';
 import type { StepFunctions } from '../workflows/step-functions.ts';
-import { defaultClock, defaultFaults, defaultJournal, defaultStepFunctions, defaultTimer, secretSource, type FaultSource, type SecretOption, type TokenSecrets } from './deployment.ts';
+import { corsFromEnv, resolveCors, type CorsOptions, type ResolvedCors } from '../core/cors.ts';
+import { defaultClock, defaultFaults, defaultJournal, defaultStepFunctions, defaultTimer, processDefaults, secretSource, type FaultSource, type SecretOption, type TokenSecrets } from './deployment.ts';
 
 export interface FailureInfo {
   runId: string;
@@ -66,6 +67,11 @@ export interface DurableOptions {
    * else the credentials the request carries (Authorization, x-api-key, cookies).
    */
   idempotency?: { scope?: (event: HttpEvent) => string };
+  /**
+   * CORS headers on this endpoint's answers, for pages on other origins (preflights are the API's).
+   * Default: the one set by `configureDurable` (the dev server), else `DURABLE_CORS` (the construct's `cors`).
+   */
+  cors?: CorsOptions;
   /** Default: `DynamoJournal` on the table named by `DURABLE_TABLE`. */
   journal?: Journal;
   /** Default: the timer set by `configureDurable` (the dev server), else `AwsTimer` from the deployment's environment. */
@@ -136,6 +142,7 @@ export interface ResolvedOptions {
   clock: () => Clock;
   faults: FaultSource;
   idempotencyScope: ((event: HttpEvent) => string) | undefined;
+  cors: ResolvedCors | undefined;
 }
 
 /** Every default of `durable()` in one place, checked once when the endpoint is created. */
@@ -170,5 +177,6 @@ export function resolveOptions(options: DurableOptions = {}): ResolvedOptions {
     clock: defaultClock,
     faults: (request, where) => defaultFaults()?.(request, where),
     idempotencyScope: options.idempotency?.scope,
+    cors: resolveCors(options.cors ?? processDefaults().cors ?? corsFromEnv()),
   };
 }

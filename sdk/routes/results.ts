@@ -2,8 +2,9 @@ import type { Context } from 'aws-lambda';
 import { TERMINAL_STATUSES } from '../core/records.ts';
 import { type HttpResponse } from '../core/http.ts';
 import { type Journal } from '../journal/journal.ts';
-import { apiBaseUrl, json, prefersRespondAsync, retryAfterSeconds, runContinues } from '../endpoint/answers.ts';
-import { isHttpEvent, NO_REDACTION, snapshotRequest, type HttpEvent } from '../endpoint/api-gateway.ts';
+import { corsFromEnv, resolveCors, type CorsOptions } from '../core/cors.ts';
+import { apiBaseUrl, json, prefersRespondAsync, retryAfterSeconds, runContinues, withCors } from '../endpoint/answers.ts';
+import { header, isHttpEvent, NO_REDACTION, snapshotRequest, type HttpEvent } from '../endpoint/api-gateway.ts';
 import { RUN_ID_HEADER } from '../core/contract.ts';
 import { defaultJournal, secretSource, type SecretOption } from '../endpoint/deployment.ts';
 import { verifyToken } from '../core/token.ts';
@@ -20,6 +21,8 @@ export interface ResultsOptions {
   maxWaitSeconds?: number;
   /** First delay between polls of the journal while waiting; grows to 1 s. Default 100 ms. */
   pollIntervalMs?: number;
+  /** CORS headers on the answers, as on the endpoints. Default: `DURABLE_CORS` (the construct's `cors`). */
+  cors?: CorsOptions;
 }
 
 const MAX_POLL_INTERVAL_MS = 1_000;
@@ -34,10 +37,15 @@ export function createResultsHandler(options: ResultsOptions = {}): (event: unkn
   const defaultWait = options.defaultWaitSeconds ?? 20;
   const maxWait = options.maxWaitSeconds ?? 25;
   const firstPoll = options.pollIntervalMs ?? 100;
+  const cors = resolveCors(options.cors ?? corsFromEnv());
 
   return async (event, context) => {
     if (!isHttpEvent(event)) return json(400, error('BadRequest', 'Expected an API Gateway request for GET /runs/{runId}.'));
-    const request = snapshotRequest(event as HttpEvent, NO_REDACTION);
+    return withCors(await answer(event as HttpEvent, context), cors, header((event as HttpEvent).headers, 'origin'));
+  };
+
+  async function answer(event: HttpEvent, context: Partial<Context> | undefined): Promise<HttpResponse> {
+    const request = snapshotRequest(event, NO_REDACTION);
     const runId = event.pathParameters?.runId ?? /\/runs\/([^/]+)$/.exec(request.path)?.[1] ?? '';
     const query = new URLSearchParams(request.rawQuery);
     if (!ULID_PATTERN.test(runId)) return json(404, error('NotFound', `No run ${JSON.stringify(runId)}.`));
@@ -76,7 +84,7 @@ export function createResultsHandler(options: ResultsOptions = {}): (event: unkn
       await new Promise((resolve) => setTimeout(resolve, Math.min(interval, deadline - now)));
       interval = Math.min(MAX_POLL_INTERVAL_MS, interval * 2);
     }
-  };
+  }
 }
 
 /** The request path without the stage prefix that apiBaseUrl already adds. */
