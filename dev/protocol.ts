@@ -15,6 +15,8 @@ export interface WorkerConfig {
   tokenSecret: string;
   /** The construct's `cors` setting: the handlers add CORS headers to their answers, as on AWS. */
   cors?: CorsOptions;
+  /** Where the handlers' large payloads go (`FileBlobStore`), in place of the construct's S3 bucket. */
+  blobsDir: string;
 }
 
 export type ToWorker = { type: 'invoke'; id: number; functionName: string; event: unknown; timeoutMs: number };

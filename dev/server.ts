@@ -8,6 +8,7 @@ import { watch, type FSWatcher } from 'node:fs';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import type { Server } from 'node:http';
 import { join, relative, resolve } from 'node:path';
+import { tmpdir } from 'node:os';
 import { createEventsHandler, createResultsHandler, DynamoJournal, LocalTimer, replayRun, RUN_ID_HEADER, type HttpResponse, type Level, type LogFields, type ResumeEvent, type RunStatus } from '../sdk/index.ts';
 import { appFileFromCdkJson, discoverEndpoints } from './discover.ts';
 import { localDynamoClient, startDynamoLocal, type DynamoLocal } from './dynamodb-local.ts';
@@ -112,7 +113,7 @@ async function serveEndpoints(options: DevServerOptions, cwd: string, print: (li
   });
   const cors = options.cors ?? endpoints.find((e) => e.cors)?.cors;
   const runtime = new HandlerRuntime(
-    { endpoints, dynamoEndpoint, tableName, tokenSecret, ...(cors ? { cors } : {}) },
+    { endpoints, dynamoEndpoint, tableName, tokenSecret, blobsDir: join(options.persistDir ? resolve(cwd, options.persistDir) : tmpdir(), `durable-blobs-${tableName}`), ...(cors ? { cors } : {}) },
     { schedule: (event: ResumeEvent, at: Date) => void timer.schedule(event, at), log: (level, message, fields) => print(formatLog(level, message, fields)) },
   );
   await runtime.load();

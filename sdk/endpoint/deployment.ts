@@ -5,6 +5,7 @@
  * module that names the AWS adapters.
  */
 import type { CorsOptions } from '../core/cors.ts';
+import type { BlobStore } from '../payloads/blob-store.ts';
 import { systemClock, type Clock } from '../core/clock.ts';
 import { ENV } from '../core/contract.ts';
 import type { RequestSnapshot } from '../core/http.ts';
@@ -34,6 +35,8 @@ export interface ProcessDefaults {
   faults?: FaultSource;
   /** CORS on the endpoints' answers: the dev server passes the construct's `cors` setting. */
   cors?: CorsOptions;
+  /** Where large payloads go: the dev server's file store. */
+  blobs?: BlobStore;
 }
 
 // Shared through globalThis so that two copies of this module (a bundled handler and the dev

@@ -14,6 +14,7 @@ import { apiBaseUrl, errorAnswer, failedRunResponse, json, prefersRespondAsync, 
 import { header, isHttpEvent, normalizeResponse, rebuildEvent, snapshotRequest, withHeaders, withoutSetCookie, type HttpEvent } from './api-gateway.ts';
 import { claimKey, keyClaimOf, releaseKey, type KeyClaim } from './idempotency.ts';
 import { resolveOptions, type DurableOptions, type ResolvedOptions } from './options.ts';
+import { resolvePayloads } from '../payloads/offload.ts';
 
 export interface Invocation {
   attempt: Attempt;
@@ -311,7 +312,8 @@ export class DurableEndpoint {
       log('info', duplicate ? 'duplicate resume ignored' : 'resume lost the race for the run; ignored', { ...fields, status: run.status, current: run.attempt });
       return { response: json(409, { runId: event.runId, status: duplicate ? run.status : 'running' }) };
     }
-    const loaded = await journal.load(event.runId);
+    const stored = await journal.load(event.runId);
+    const loaded = stored && (await resolvePayloads(stored, this.options.blobs()));
     if (!loaded) throw new Error(`durable-endpoints: run ${event.runId} vanished from the journal after its lease was taken.`);
     const now = clock.now();
     const attempt = this.attempt(context, {
@@ -371,6 +373,7 @@ export class DurableEndpoint {
       clock,
       faults,
       stepFunctions: options.stepFunctions,
+      blobs: options.blobs(),
     });
   }
 }

@@ -5,6 +5,7 @@ import type { HttpResponse } from '../core/http.ts';
 import type { HttpEvent, Redaction } from './api-gateway.ts';
 import { resolveBackoff, type BackoffOptions, type RetryPolicy } from '../engine/retries.ts';
 import type { Journal } from '../journal/journal.ts';
+import type { BlobStore } from '../payloads/blob-store.ts';
 import type { Timer } from '../timers/timer.ts';
 import type { StepFunctions } from '../workflows/step-functions.ts';
 import { corsFromEnv, resolveCors, type CorsOptions, type ResolvedCors } from '../core/cors.ts';
@@ -74,6 +75,12 @@ export interface DurableOptions {
   cors?: CorsOptions;
   /** Default: `DynamoJournal` on the table named by `DURABLE_TABLE`. */
   journal?: Journal;
+  /**
+   * Where payloads over 100 KB go (step results, request bodies), the journal keeping a pointer:
+   * request bodies up to API Gateway's 10 MB and step results of many MB. Default: the one set by
+   * `configureDurable` (the dev server), else none: such payloads are refused.
+   */
+  blobs?: BlobStore;
   /** Default: the timer set by `configureDurable` (the dev server), else `AwsTimer` from the deployment's environment. */
   timer?: Timer;
   /** What `step.startExecution` starts workflows with. Default: the one set by `configureDurable`, else `AwsStepFunctions`. */
@@ -143,6 +150,7 @@ export interface ResolvedOptions {
   faults: FaultSource;
   idempotencyScope: ((event: HttpEvent) => string) | undefined;
   cors: ResolvedCors | undefined;
+  blobs: () => BlobStore | undefined;
 }
 
 /** Every default of `durable()` in one place, checked once when the endpoint is created. */
@@ -178,5 +186,6 @@ export function resolveOptions(options: DurableOptions = {}): ResolvedOptions {
     faults: (request, where) => defaultFaults()?.(request, where),
     idempotencyScope: options.idempotency?.scope,
     cors: resolveCors(options.cors ?? processDefaults().cors ?? corsFromEnv()),
+    blobs: () => options.blobs ?? processDefaults().blobs,
   };
 }

@@ -19,12 +19,14 @@ import type { StepFunctions } from '../workflows/step-functions.ts';
 import { Checkpointer } from './checkpointer.ts';
 import { SuspendSignal, type HandlerResult, type Outcome } from './outcome.ts';
 import { StepOrder, type Claim } from './order.ts';
+import type { BlobStore } from '../payloads/blob-store.ts';
+import { MAX_OFFLOADED_OUTPUT_BYTES, MAX_OFFLOADED_REQUEST_BYTES } from '../payloads/offload.ts';
 import { backoffDelay, resolveBackoff, type ResolvedBackoff, type RetryPolicy, type StepOptions } from './retries.ts';
 
-/** A request larger than this (as journaled) cannot become a run. */
+/** A request larger than this (as journaled) cannot become a run, without a blob store. */
 export const MAX_REQUEST_BYTES = 350_000;
 
-/** Step results above this go nowhere: DynamoDB items stop at 400 KB, and the item needs room for its other fields. */
+/** Step results above this go nowhere without a blob store: DynamoDB items stop at 400 KB, and the item needs room for its other fields. */
 export const MAX_STEP_OUTPUT_BYTES = 350_000;
 
 /** Time kept in reserve after an inline wait to finish the attempt and answer. */
@@ -62,6 +64,8 @@ export interface AttemptInit {
   faults?: FaultInjector;
   /** What `step.startExecution` starts executions with; called on first use. */
   stepFunctions: () => StepFunctions;
+  /** Where payloads too large for a journal item go; without one, they are refused. */
+  blobs?: BlobStore;
 }
 
 /**
@@ -104,6 +108,9 @@ export class Attempt {
   private readonly executing = new Map<string, { record: Omit<StepRecord, 'status' | 'attempts'>; attempts: number; retries: number }>();
   private requestBytes: number | undefined;
 
+  private readonly maxRequestBytes: number;
+  private readonly maxOutputBytes: number;
+
   constructor(init: AttemptInit) {
     this.init = init;
     this.runId = init.runId;
@@ -113,7 +120,9 @@ export class Attempt {
     this.createdAt = init.createdAt;
     this.clock = init.clock;
     this.ttl = init.ttl;
-    this.checkpointer = new Checkpointer(init.journal, init.fence);
+    this.checkpointer = new Checkpointer(init.journal, init.fence, init.blobs);
+    this.maxRequestBytes = init.blobs ? MAX_OFFLOADED_REQUEST_BYTES : MAX_REQUEST_BYTES;
+    this.maxOutputBytes = init.blobs ? MAX_OFFLOADED_OUTPUT_BYTES : MAX_STEP_OUTPUT_BYTES;
     this.order = new StepOrder(init.steps);
     this.runItemWritten = init.fence !== undefined;
     this.abandoned = new Promise<never>((_, reject) => (this.abandon = reject));
@@ -156,10 +165,10 @@ export class Attempt {
       // The request is journaled with the first step; one DynamoDB item cannot hold a larger one,
       // so refuse before any step has a side effect that could not be journaled.
       this.requestBytes ??= Buffer.byteLength(JSON.stringify(this.request));
-      if (this.requestBytes > MAX_REQUEST_BYTES) {
+      if (this.requestBytes > this.maxRequestBytes) {
         return Promise.reject(
           new RequestTooLargeError(
-            `${this.describe()}: the request (${this.requestBytes} bytes as journaled) is larger than a run can keep (${MAX_REQUEST_BYTES}); send large payloads by reference (for example an S3 key).`,
+            `${this.describe()}: the request (${this.requestBytes} bytes as journaled) is larger than a run can keep (${this.maxRequestBytes}); send large payloads by reference (for example an S3 key).`,
             this.requestBytes,
           ),
         );
@@ -381,9 +390,9 @@ export class Attempt {
       let exact: boolean;
       try {
         ({ text: output, exact } = serialize(value, () => this.describe(stepId)));
-        if (output !== undefined && Buffer.byteLength(output) > MAX_STEP_OUTPUT_BYTES) {
+        if (output !== undefined && output.length > this.maxOutputBytes / 3 && Buffer.byteLength(output) > this.maxOutputBytes) {
           throw new SerializationError(
-            `${this.describe(stepId)} returned ${Buffer.byteLength(output)} bytes of JSON; the journal keeps at most ${MAX_STEP_OUTPUT_BYTES}. ` +
+            `${this.describe(stepId)} returned ${Buffer.byteLength(output)} bytes of JSON; the journal keeps at most ${this.maxOutputBytes}. ` +
               'Store large data elsewhere (for example S3) and return a reference.',
           );
         }
