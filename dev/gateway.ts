@@ -7,6 +7,7 @@ import type { Context } from 'aws-lambda';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { Readable } from 'node:stream';
 import type { HttpResponse } from '../sdk/core/http.ts';
+import { preflightHeaders, type ResolvedCors } from '../sdk/core/cors.ts';
 import { normalizeResponse } from '../sdk/endpoint/api-gateway.ts';
 import { httpApiEvent, lambdaContext, restApiEvent } from '../sdk/testing/index.ts';
 
@@ -19,6 +20,8 @@ export interface GatewayRoute {
   /** The Lambda function's timeout; the context's remaining time counts down from it. */
   timeoutMs?: number;
   functionName?: string;
+  /** False: no CORS preflight for this route (the events route: server to server). Default true. */
+  cors?: boolean;
   invoke: (event: unknown, context: Context) => Promise<unknown>;
 }
 
@@ -30,12 +33,29 @@ export interface Gateway {
   routes: GatewayRoute[];
 }
 
-export function createGateway(routes: GatewayRoute[], options: { stage?: string; onTimeout?: (route: GatewayRoute) => void } = {}): Gateway {
+export interface GatewayOptions {
+  stage?: string;
+  onTimeout?: (route: GatewayRoute) => void;
+  /**
+   * Answer CORS preflights of these routes, as an HTTP API's `corsPreflight` or a REST API's
+   * `OPTIONS` methods do. The other answers' CORS headers are the handlers' own, as on AWS.
+   */
+  cors?: ResolvedCors;
+}
+
+export function createGateway(routes: GatewayRoute[], options: GatewayOptions = {}): Gateway {
   const compiled = routes.map((route) => ({ route, ...compileRoute(route.routeKey) }));
   return {
     routes,
     fetch: async (request) => {
       const url = new URL(request.url);
+      if (options.cors && request.method === 'OPTIONS' && request.headers.has('access-control-request-method')) {
+        const methods = compiled.filter((c) => c.route.cors !== false && c.regex.test(url.pathname)).map((c) => c.method);
+        if (methods.length === 0) return Response.json({ message: 'Not Found' }, { status: 404 });
+        // API Gateway answers a refused origin's preflight 204 without CORS headers: the browser refuses it.
+        const headers = preflightHeaders(options.cors, request.headers.get('origin') ?? undefined, methods.includes('ANY') ? ['*'] : [...new Set([...methods, 'OPTIONS'])]);
+        return new Response(null, { status: 204, headers });
+      }
       const match = findRoute(compiled, request.method, url.pathname);
       if (!match) return Response.json({ message: 'Not Found' }, { status: 404 });
       const { route, pathParameters } = match;

@@ -8,6 +8,7 @@ import { realpathSync } from 'node:fs';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import type { Server } from 'node:http';
 import { join, relative, resolve } from 'node:path';
+import { tmpdir } from 'node:os';
 import { createEventsHandler, createResultsHandler, DynamoJournal, LocalTimer, replayRun, RUN_ID_HEADER, type HttpResponse, type Level, type LogFields, type ResumeEvent } from '../sdk/index.ts';
 import { appFileFromCdkJson, discoverEndpoints, type DiscoveredApp } from './discover.ts';
 import { localDynamoClient, startDynamoLocal, type DynamoLocal } from './dynamodb-local.ts';
@@ -19,6 +20,7 @@ import { flowSummaries, isRunStatus, RUN_STATUSES, runDetail, runSummary } from 
 import { watchSources } from './watch.ts';
 import { sweepRuns } from '../sdk/routes/sweep.ts';
 import { INJECT_FAILURE_HEADER, ROUTES } from '../sdk/core/contract.ts';
+import { resolveCors, type CorsOptions } from '../sdk/core/cors.ts';
 
 export interface DevServerOptions {
   /** The project: where cdk.json is and what is watched for changes. Default: the current directory. */
@@ -50,6 +52,11 @@ export interface DevServerOptions {
    * attempt that died with its worker). Default 1 s: local timers are exact.
    */
   sweepGraceMs?: number;
+  /**
+   * CORS for pages on other origins: preflights answered by the gateway, headers added by the
+   * handlers and the results route. Default: the construct's `cors` setting.
+   */
+  cors?: CorsOptions;
   /** Chaos testing only: deliver some resumes twice and some late, as AWS's timers may. Default: none. */
   timerFaults?: TimerFaults;
 }
@@ -116,18 +123,19 @@ async function serveEndpoints(
     invoke: options.timerFaults ? withTimerFaults(deliver, options.timerFaults, print) : deliver,
     onError: (error, event) => print(`✗ resume of run ${event.runId} failed: ${(error as Error).message}`),
   });
+  const cors = options.cors ?? endpoints.find((e) => e.cors)?.cors;
   const runtime = new HandlerRuntime(
-    { endpoints, dynamoEndpoint, tableName, tokenSecret },
+    { endpoints, dynamoEndpoint, tableName, tokenSecret, blobsDir: join(options.persistDir ? resolve(cwd, options.persistDir) : tmpdir(), `durable-blobs-${tableName}`), ...(cors ? { cors } : {}) },
     { schedule: (event: ResumeEvent, at: Date) => void timer.schedule(event, at), log: (level, message, fields) => print(formatLog(level, message, fields)) },
   );
   await runtime.load();
 
-  const results = createResultsHandler({ journal, tokenSecret, defaultWaitSeconds: options.resultsWaitSeconds });
+  const results = createResultsHandler({ journal, tokenSecret, defaultWaitSeconds: options.resultsWaitSeconds, cors });
   const events = createEventsHandler({ journal, timer });
   const kitRoutes: GatewayRoute[] = [
     { routeKey: ROUTES.results, format: '2.0', timeoutMs: 30_000, functionName: 'results', invoke: (event, context) => results(event, context) },
     // On AWS this route is IAM-authorized; the dev server listens on loopback only, like Inngest's.
-    { routeKey: ROUTES.events, format: '2.0', timeoutMs: 30_000, functionName: 'events', invoke: (event, context) => events(event, context) },
+    { routeKey: ROUTES.events, format: '2.0', timeoutMs: 30_000, functionName: 'events', cors: false, invoke: (event, context) => events(event, context) },
   ];
   const gatewayFor = (served: DevEndpoint[]) =>
     createGateway(
@@ -141,7 +149,7 @@ async function serveEndpoints(
         })),
         ...kitRoutes,
       ],
-      { onTimeout: (route) => print(`✗ ${route.routeKey} did not answer within API Gateway's integration timeout`) },
+      { onTimeout: (route) => print(`✗ ${route.routeKey} did not answer within API Gateway's integration timeout`), cors: resolveCors(cors) },
     );
   let gateway = gatewayFor(endpoints);
   const serveNow = (next: DevEndpoint[]) => {

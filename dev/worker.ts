@@ -5,7 +5,7 @@
  */
 import { pathToFileURL } from 'node:url';
 import { parentPort, workerData } from 'node:worker_threads';
-import { configureDurable, DynamoJournal, setLogSink } from '../sdk/index.ts';
+import { configureDurable, DynamoJournal, FileBlobStore, setLogSink } from '../sdk/index.ts';
 import { headerFaults, lambdaContext } from '../sdk/testing/index.ts';
 import { localDynamoClient } from './dynamodb-local.ts';
 import type { FromWorker, ToWorker, WorkerConfig } from './protocol.ts';
@@ -24,6 +24,8 @@ configureDurable({
   timer: { schedule: async (event, at) => send({ type: 'schedule', event, at: at.getTime() }) },
   tokenSecret: config.tokenSecret,
   faults: headerFaults,
+  cors: config.cors,
+  blobs: new FileBlobStore(config.blobsDir),
 });
 setLogSink((level, message, fields) => send({ type: 'log', level, message, fields: JSON.parse(JSON.stringify(fields)) }));
 

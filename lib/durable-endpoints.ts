@@ -14,7 +14,8 @@ import { Construct } from 'constructs';
 import { resolve } from 'node:path';
 import { ENV, ROUTES, endpointRegistry, type EndpointDefinition } from '../sdk/core/contract.ts';
 import { STREAMING_ENV } from '../sdk/endpoint/lambda-streaming.ts';
-import { addRoute, apiTypeOf, isRouteKey, routeScope, urlOf } from './api.ts';
+import { resolveCors, type CorsOptions, type ResolvedCors } from '../sdk/core/cors.ts';
+import { addPreflight, addRoute, apiTypeOf, httpCorsPreflight, isRouteKey, routeScope, urlOf } from './api.ts';
 import { EventsRoute } from './events-route.ts';
 import { JournalTable } from './journal-table.ts';
 import { kitFunction, logGroup } from './kit-function.ts';
@@ -45,6 +46,17 @@ export interface DurableEndpointsProps {
   readonly removalPolicy?: RemovalPolicy;
   /** How long the functions', the API's and the timer's logs are kept. Default one month. */
   readonly logRetention?: RetentionDays;
+  /**
+   * CORS for pages on other origins than the API: allowed origins, request headers (default
+   * `content-type`, `authorization`, `idempotency-key`, `prefer`) and exposed response headers
+   * (default `location`, `retry-after`, `x-durable-run-id`, `preference-applied`), for the
+   * endpoints and the results route. API Gateway answers the preflights (an HTTP API's
+   * `corsPreflight`, `OPTIONS` methods on a REST API's resources); the Lambdas add
+   * `Access-Control-Allow-Origin` and `-Expose-Headers` to their answers (`DURABLE_CORS`), and the
+   * dev server does both from this same setting. Not on `POST /events` (IAM-signed, server to
+   * server). Default none: same-origin pages only.
+   */
+  readonly cors?: CorsOptions;
   /** The sweep of stuck runs (`Sweeper`), every minute. */
   readonly sweep?: {
     /** How long past due a live run must be before the sweeper re-arms it. Default 2 minutes. */
@@ -169,10 +181,12 @@ export class DurableEndpoints extends Construct {
   /** One per `addEndpoint`, in order: what the dev server serves. */
   readonly endpoints: DurableEndpointDefinition[] = [];
   private readonly props: DurableEndpointsProps;
+  private readonly cors?: ResolvedCors;
 
   constructor(scope: Construct, id: string, props: DurableEndpointsProps = {}) {
     super(scope, id);
     this.props = props;
+    this.cors = resolveCors(props.cors);
     const { encryptionKey, removalPolicy = RemovalPolicy.RETAIN, logRetention } = props;
 
     this.table = new JournalTable(this, 'Journal', { encryptionKey, removalPolicy });
@@ -189,7 +203,11 @@ export class DurableEndpoints extends Construct {
     if (props.api) {
       this.api = props.api;
     } else {
-      const api = new HttpApi(this, 'Api', { createDefaultStage: false, description: 'durable-endpoints' });
+      const api = new HttpApi(this, 'Api', {
+        createDefaultStage: false,
+        description: 'durable-endpoints',
+        corsPreflight: this.cors && httpCorsPreflight(this.cors),
+      });
       this.accessLogGroup = logGroup(this, 'AccessLogs', props);
       this.stage = api.addStage('DefaultStage', {
         stageName: '$default',
@@ -202,7 +220,7 @@ export class DurableEndpoints extends Construct {
     this.url = this.stage?.url ?? urlOf(this.api);
 
     const routeProps = { api: this.api, table: this.table, logRetention, removalPolicy };
-    this.resultsRoute = new ResultsRoute(this, 'Results', { ...routeProps, tokenSecret: this.tokenSecret });
+    this.resultsRoute = new ResultsRoute(this, 'Results', { ...routeProps, tokenSecret: this.tokenSecret, cors: props.cors });
     this.resultsFunction = this.resultsRoute.function;
     this.eventsRoute = new EventsRoute(this, 'Events', { ...routeProps, timer: this.timer });
     this.eventsFunction = this.eventsRoute.function;
@@ -234,6 +252,7 @@ export class DurableEndpoints extends Construct {
       [ENV.timerStateMachineArn]: this.timerStateMachine.stateMachineArn,
       [ENV.schedulerGroup]: this.scheduleGroup.scheduleGroupName,
       [ENV.schedulerRoleArn]: this.schedulerRole.roleArn,
+      ...(this.cors ? { [ENV.cors]: JSON.stringify(this.cors) } : {}),
     };
   }
 
@@ -327,11 +346,22 @@ export class DurableEndpoints extends Construct {
 
     addRoute(this.api, routeKey, fn, props.authorizer, streaming ? timeout : undefined);
     if (streaming) warnIfEdgeOptimized(this.api as IRestApi, routeScope(this.api, routeKey));
+    if (this.cors) addPreflight(this.api, routeKey, this.cors);
     if (props.public !== undefined) {
       const route = Validations.of(routeScope(this.api, routeKey));
       for (const id of this.apiType === 'http' ? ['AwsSolutions-APIG4'] : ['AwsSolutions-APIG4', 'AwsSolutions-COG4']) route.acknowledge({ id, reason: props.public });
     }
-    this.endpoints.push({ routeKey, entry, handler, apiType: this.apiType, timeoutMs: timeout.toMilliseconds(), functionName: fn.node.path, streaming, function: fn });
+    this.endpoints.push({
+      routeKey,
+      entry,
+      handler,
+      apiType: this.apiType,
+      timeoutMs: timeout.toMilliseconds(),
+      functionName: fn.node.path,
+      streaming,
+      function: fn,
+      ...(this.cors ? { cors: this.cors } : {}),
+    });
     return fn;
   }
 }

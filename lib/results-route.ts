@@ -3,7 +3,8 @@ import type { NodejsFunction } from 'aws-cdk-lib/aws-lambda-nodejs';
 import type { ISecret } from 'aws-cdk-lib/aws-secretsmanager';
 import { Construct } from 'constructs';
 import { ENV, ROUTES } from '../sdk/core/contract.ts';
-import { addRoute, apiTypeOf, routeScope, type DurableApi } from './api.ts';
+import { resolveCors, type CorsOptions } from '../sdk/core/cors.ts';
+import { addPreflight, addRoute, apiTypeOf, routeScope, type DurableApi } from './api.ts';
 import type { JournalTable } from './journal-table.ts';
 import { kitFile, kitFunction, type LogOptions } from './kit-function.ts';
 import { MAX_STREAM_DURATION, STREAMING_ENVIRONMENT } from './streaming.ts';
@@ -18,6 +19,8 @@ export interface ResultsRouteProps {
   readonly logRetention?: LogOptions['logRetention'];
   /** What `cdk destroy` does with the function's log group. Default `RETAIN`. */
   readonly removalPolicy?: RemovalPolicy;
+  /** CORS for pages on other origins: the route's preflight, and the Lambda's answers (`DURABLE_CORS`). Default none. */
+  readonly cors?: CorsOptions;
 }
 
 /**
@@ -41,6 +44,7 @@ export class ResultsRoute extends Construct {
   constructor(scope: Construct, id: string, props: ResultsRouteProps) {
     super(scope, id);
     this.streaming = apiTypeOf(props.api) === 'rest';
+    const cors = resolveCors(props.cors);
     // 'Default' leaves the construct's own id out of the function's logical ID: it keeps the
     // one it had before this construct existed, and with it its name.
     this.function = kitFunction(this, { function: 'Default', role: 'Role', logGroup: 'Logs' }, {
@@ -55,6 +59,7 @@ export class ResultsRoute extends Construct {
         [ENV.table]: props.table.tableName,
         [ENV.tokenSecretArn]: props.tokenSecret.secretArn,
         ...(this.streaming ? STREAMING_ENVIRONMENT : {}),
+        ...(cors ? { [ENV.cors]: JSON.stringify(cors) } : {}),
       },
     });
     if (this.streaming) props.table.grantResultsStreamAccess(this.function);
@@ -62,6 +67,7 @@ export class ResultsRoute extends Construct {
     props.tokenSecret.grantRead(this.function);
 
     addRoute(props.api, this.routeKey, this.function, undefined, this.streaming ? MAX_STREAM_DURATION : undefined);
+    if (cors) addPreflight(props.api, this.routeKey, cors);
     const route = Validations.of(routeScope(props.api, this.routeKey));
     for (const id of apiTypeOf(props.api) === 'http' ? ['AwsSolutions-APIG4'] : ['AwsSolutions-APIG4', 'AwsSolutions-COG4']) {
       route.acknowledge({

@@ -344,4 +344,36 @@ describe('DurableEndpoints options', () => {
     expect(methods.filter((m) => m.AuthorizationType === 'AWS_IAM')).toEqual([expect.objectContaining({ HttpMethod: 'POST', ResourceId: { Ref: eventsId } })]);
     expect(durable.endpoints[0]!.apiType).toBe('rest');
   });
+
+  it('with cors, lets the HTTP API answer preflights and passes the same setting to the endpoints, the results Lambda and the dev server', () => {
+    const cors = { allowOrigins: ['https://app.example.com'] };
+    const { durable, template } = synth(() => ({ cors }));
+    template.hasResourceProperties('AWS::ApiGatewayV2::Api', {
+      CorsConfiguration: {
+        AllowOrigins: ['https://app.example.com'],
+        AllowHeaders: ['content-type', 'authorization', 'idempotency-key', 'prefer'],
+        ExposeHeaders: ['location', 'retry-after', 'x-durable-run-id', 'preference-applied'],
+        AllowMethods: ['*'],
+      },
+    });
+    const variables = Object.values(template.findResources('AWS::Lambda::Function')).map((f) => ((f as Resource).Properties.Environment as { Variables?: Record<string, string> } | undefined)?.Variables ?? {});
+    const withCors = variables.filter((v) => v.DURABLE_CORS);
+    expect(withCors).toHaveLength(2); // the endpoint and the results Lambda; not the events Lambda or the sweeper
+    expect(JSON.parse(withCors[0]!.DURABLE_CORS!)).toMatchObject({ allowOrigins: cors.allowOrigins, exposeHeaders: expect.arrayContaining(['location']) });
+    expect(durable.endpoints[0]!.cors).toMatchObject(cors);
+  });
+
+  it('with cors on a REST API, adds an OPTIONS preflight to the results route and each endpoint, not to POST /events', () => {
+    const { template } = synth((s) => ({ api: new RestApi(s, 'MyRestApi'), cors: { allowOrigins: ['https://app.example.com'] } }));
+    const resources = template.findResources('AWS::ApiGateway::Resource');
+    const options = Object.values(template.findResources('AWS::ApiGateway::Method')).map((r) => (r as Resource).Properties).filter((m) => m.HttpMethod === 'OPTIONS');
+    const pathOf = (m: Resource['Properties']) => (resources[(m.ResourceId as { Ref: string }).Ref] as Resource).Properties.PathPart;
+    expect(options.map(pathOf).sort()).toEqual(['process', '{runId}']);
+    expect(JSON.stringify(options[0]!.Integration)).toContain("'https://app.example.com'");
+  });
+
+  it('refuses cors settings browsers would refuse', () => {
+    expect(() => synth(() => ({ cors: { allowOrigins: ['*'], allowCredentials: true } }))).toThrow(/allowCredentials/);
+    expect(() => synth(() => ({ cors: { allowOrigins: ['https://app.example.com/path'] } }))).toThrow(/not an origin/);
+  });
 });

@@ -118,4 +118,17 @@ describe('cdk-nag on a REST API', () => {
     const paths = report(other.outdir).pluginReports.flatMap((r) => r.violations.flatMap((v) => v.violatingConstructs.map((c) => c.constructPath)));
     expect(paths.filter((p) => p.includes('runs') || p.includes('events'))).toEqual([]);
   });
+
+  it('finds nothing to say about the CORS preflights it adds (OPTIONS on the results route and each endpoint)', () => {
+    const other = new App({ context: { 'aws:cdk:bundling-stacks': [] } });
+    const stack = new Stack(other, 'RestCors');
+    const durable = new DurableEndpoints(stack, 'Durable', { api: new RestApi(stack, 'Api'), cors: { allowOrigins: ['https://app.example.com'] } });
+    durable.addEndpoint('POST /x', { entry: fileURLToPath(new URL('../examples/process.ts', import.meta.url)), authorizer: undefined });
+    Validations.of(other).addPlugins(new nag.AwsSolutionsChecks(other));
+
+    expect(() => other.synth()).toThrow(/AwsSolutions-APIG/);
+    const paths = report(other.outdir).pluginReports.flatMap((r) => r.violations.flatMap((v) => v.violatingConstructs.map((c) => c.constructPath)));
+    expect(paths.filter((p) => p.includes('OPTIONS'))).toEqual([]);
+    expect(paths.filter((p) => p.includes('runs'))).toEqual([]);
+  });
 });

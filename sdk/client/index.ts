@@ -1,6 +1,7 @@
 /**
  * `durable-endpoints/client`: `durableFetch`, a `fetch` that returns a durable endpoint's final
- * response, whether it answered directly or sent the caller to its results URL (303).
+ * response, whether it answered directly or sent the caller to its results URL (303, or 202 when
+ * asked with `Prefer: respond-async`).
  *
  * One ES module with no imports and no Node APIs, so it runs in browsers and Node 18+ and can be
  * served to a page as is once its types are stripped.
@@ -10,9 +11,10 @@
 const RUN_ID_HEADER = 'x-durable-run-id';
 const IDEMPOTENCY_KEY_HEADER = 'idempotency-key';
 const RESULTS_PATH = /\/runs\/[0-9A-Z]{26}$/;
+const PREFER_HEADER = 'prefer';
 
 /**
- * - `retrying`: the endpoint answered 303: a step failed and waits for a retry (or the run sleeps or
+ * - `retrying`: the endpoint answered 303 (or 202): a step failed and waits for a retry (or the run sleeps or
  *   waits for an event), and the run goes on without the caller. At most once per call.
  * - `running`: the client starts a poll of the results URL (`poll` counts them); the results
  *   route holds each poll until the run ends or its long-poll (20 s by default) runs out.
@@ -37,6 +39,12 @@ export interface DurableStatusEvent {
 }
 
 /**
+ * - `'respond-async'`: durableFetch sends `Prefer: respond-async`, so the endpoint and the results
+ *   route answer a run that goes on with `202 Accepted` (same `Location`, `Retry-After` and JSON
+ *   body) instead of 303, which a browser hands to the page instead of following it. durableFetch
+ *   then polls itself: it reports every status, waits what `Retry-After` says and has no redirect
+ *   limit, in any `fetch`. `Prefer` is not a CORS-safelisted header: an endpoint on another origin
+ *   needs CORS that allows it (the construct's `cors` option does).
  * - `'client'`: durableFetch asks `fetch` for redirects as they are (`redirect: 'manual'`) and
  *   follows the run's 303s itself: it reports every status, waits what `Retry-After` says, polls
  *   with no redirect limit, and needs no CORS on a results URL of another origin. Needs a `fetch`
@@ -47,9 +55,9 @@ export interface DurableStatusEvent {
  *   400 s of waiting on 20 s long-polls) and ignore `Retry-After`; `retrying` is reported only once
  *   the final response arrives (`response.redirected`).
  *
- * Default: `'fetch'` where there is a `document` or a `WorkerGlobalScope` (browsers), else `'client'`.
+ * Default: `'respond-async'` where there is a `document` or a `WorkerGlobalScope` (browsers), else `'client'`.
  */
-export type RedirectHandling = 'client' | 'fetch';
+export type RedirectHandling = 'respond-async' | 'client' | 'fetch';
 
 export interface DurableFetchInit extends RequestInit {
   /** Called as the call progresses; see {@link DurableStatus}. An error it throws rejects the call. */
@@ -84,11 +92,14 @@ export async function durableFetch(input: RequestInfo | URL, init: DurableFetchI
   const { onStatus, idempotent = false, redirects = defaultRedirects(), fetch: send = (request) => globalThis.fetch(request), ...requestInit } = init;
   const report = (event: DurableStatusEvent) => onStatus?.(event);
 
-  let request = new Request(input, { ...requestInit, redirect: redirects === 'client' ? 'manual' : 'follow' });
+  const redirect = redirects === 'client' ? 'manual' : 'follow';
+  let request = new Request(input, { ...requestInit, redirect });
   const keyed = idempotent && !SAFE_METHODS.has(request.method);
-  if (keyed && !request.headers.has(IDEMPOTENCY_KEY_HEADER)) {
+  const respondAsync = redirects === 'respond-async' && !/(^|,)\s*respond-async\s*(;|,|$)/i.test(request.headers.get(PREFER_HEADER) ?? '');
+  if ((keyed && !request.headers.has(IDEMPOTENCY_KEY_HEADER)) || respondAsync) {
     const headers = new Headers(request.headers);
-    headers.set(IDEMPOTENCY_KEY_HEADER, newKey());
+    if (keyed && !headers.has(IDEMPOTENCY_KEY_HEADER)) headers.set(IDEMPOTENCY_KEY_HEADER, newKey());
+    if (respondAsync) headers.append(PREFER_HEADER, 'respond-async');
     request = new Request(request, { headers });
   }
   const signal = request.signal;
@@ -116,7 +127,7 @@ export async function durableFetch(input: RequestInfo | URL, init: DurableFetchI
   for (let poll = 1; ; poll++) {
     await sleep(next.retryAfter * 1_000, signal);
     report({ status: 'running', runId: next.runId, resultUrl: next.resultUrl, poll });
-    response = await pollResult(new Request(next.resultUrl, { method: 'GET', headers, redirect: 'manual', credentials: request.credentials, signal }), send);
+    response = await pollResult(new Request(next.resultUrl, { method: 'GET', headers, redirect, credentials: request.credentials, signal }), send);
     const again = await runRedirect(response, next.resultUrl);
     if (!again) return settle(response, onStatus);
     next = again;
@@ -129,12 +140,18 @@ interface RunRedirect {
   retryAfter: number;
 }
 
-/** The run's 303 (from the endpoint or the results route), or undefined for any other response. */
+/**
+ * The run's 303 or 202 (from the endpoint or the results route), or undefined for any other
+ * response. A 202 is the run's only with its JSON body (`runId`, `resultUrl`): an endpoint may
+ * answer 202 itself, and across origins its headers are hidden unless CORS exposes them.
+ */
 async function runRedirect(response: Response, base: string): Promise<RunRedirect | undefined> {
-  const runId = response.headers.get(RUN_ID_HEADER);
-  if (response.status !== 303 || !runId) return undefined;
-  // The JSON body carries the same URL, for a proxy that drops Location.
-  const location = response.headers.get('location') ?? (await jsonBody(response))?.resultUrl;
+  if (response.status !== 303 && response.status !== 202) return undefined;
+  const body = await jsonBody(response);
+  const runId = response.status === 303 ? response.headers.get(RUN_ID_HEADER) : typeof body?.runId === 'string' && typeof body.resultUrl === 'string' ? body.runId : null;
+  if (!runId) return undefined;
+  // The JSON body carries the same URL, for a proxy that drops Location (or CORS that hides it).
+  const location = response.headers.get('location') ?? body?.resultUrl;
   if (typeof location !== 'string') return undefined;
   await response.body?.cancel();
   return { runId, resultUrl: new URL(location, response.url || base).href, retryAfter: parseRetryAfter(response.headers.get('retry-after')) };
@@ -251,5 +268,5 @@ function newKey(): string {
 
 function defaultRedirects(): RedirectHandling {
   const scope = globalThis as { document?: unknown; WorkerGlobalScope?: unknown };
-  return scope.document !== undefined || scope.WorkerGlobalScope !== undefined ? 'fetch' : 'client';
+  return scope.document !== undefined || scope.WorkerGlobalScope !== undefined ? 'respond-async' : 'client';
 }

@@ -3,6 +3,7 @@
  * environment the construct sets, the kit's own routes and headers, and the shape in which a
  * construct tells the dev server about its endpoints. One definition each; nothing is copied.
  */
+import type { CorsOptions } from './cors.ts';
 
 /** Environment variables the `DurableEndpoints` construct sets on the functions it creates. */
 export const ENV = {
@@ -23,6 +24,8 @@ export const ENV = {
   logLevel: 'DURABLE_LOG_LEVEL',
   /** The sweeper's grace period (a duration such as `'2m'`). */
   sweepGrace: 'DURABLE_SWEEP_GRACE',
+  /** The construct's `cors` setting (JSON `CorsOptions`), for the endpoints' and the results route's answers. */
+  cors: 'DURABLE_CORS',
 } as const;
 
 /** The kit's routes, on the same API as the endpoints. */
@@ -35,6 +38,9 @@ export const ROUTES = {
 export const RUN_ID_HEADER = 'x-durable-run-id';
 export const IDEMPOTENCY_KEY_HEADER = 'idempotency-key';
 export const INJECT_FAILURE_HEADER = 'x-durable-inject-failure';
+/** `Prefer: respond-async` (RFC 7240) asks for 202 instead of 303; the answer then says `Preference-Applied: respond-async`. */
+export const PREFER_HEADER = 'prefer';
+export const PREFERENCE_APPLIED_HEADER = 'preference-applied';
 
 /** Event names under this prefix are the kit's own (e.g. Step Functions execution results). */
 export const RESERVED_EVENT_PREFIX = 'durable-endpoints/';
@@ -55,6 +61,8 @@ export interface EndpointDefinition {
   timeoutMs: number;
   /** The function's construct path, e.g. `'DurableEndpointsExample/Durable/POST-process'`: how resumes name it locally. */
   functionName: string;
+  /** The construct's `cors` setting (`CorsOptions` in `cors.ts`): the dev server answers preflights with it. */
+  cors?: CorsOptions;
 }
 
 /** What announces endpoints while a CDK app is built: each `DurableEndpoints` construct. */

@@ -4,6 +4,8 @@
  * AWS adapters configured from the environment the `DurableEndpoints` construct sets. The one
  * module that names the AWS adapters.
  */
+import type { CorsOptions } from '../core/cors.ts';
+import type { BlobStore } from '../payloads/blob-store.ts';
 import { systemClock, type Clock } from '../core/clock.ts';
 import { ENV } from '../core/contract.ts';
 import type { RequestSnapshot } from '../core/http.ts';
@@ -31,6 +33,10 @@ export interface ProcessDefaults {
   clock?: Clock;
   /** Fault injection, for the dev server and the test harness only. */
   faults?: FaultSource;
+  /** CORS on the endpoints' answers: the dev server passes the construct's `cors` setting. */
+  cors?: CorsOptions;
+  /** Where large payloads go: the dev server's file store. */
+  blobs?: BlobStore;
 }
 
 // Shared through globalThis so that two copies of this module (a bundled handler and the dev

@@ -10,7 +10,7 @@ import type { HttpResponse, RequestSnapshot } from '../core/http.ts';
 import { TERMINAL_STATUSES, type IdempotencyClaim } from '../core/records.ts';
 import { signToken } from '../core/token.ts';
 import type { Journal } from '../journal/journal.ts';
-import { apiBaseUrl, resultUrl, retryAfterOfRun, seeOther } from './answers.ts';
+import { apiBaseUrl, prefersRespondAsync, resultUrl, retryAfterOfRun, runContinues } from './answers.ts';
 import { header, type HttpEvent } from './api-gateway.ts';
 import type { ResolvedOptions } from './options.ts';
 
@@ -82,7 +82,7 @@ export async function claimKey(
   if (TERMINAL_STATUSES.includes(run.status) && run.response) return run.response;
   const token = signToken(await options.secret(), run.runId, new Date(now + options.tokenTtl));
   const url = resultUrl(options.resultsBaseUrl ?? apiBaseUrl(request), run.runId, token);
-  return seeOther(run.runId, url, retryAfterOfRun(run, now));
+  return runContinues(run.runId, url, retryAfterOfRun(run, now), prefersRespondAsync(request.headers));
 }
 
 /** A claimed key whose request ended without becoming a run is free again. */

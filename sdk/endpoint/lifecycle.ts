@@ -11,13 +11,14 @@ import { Attempt } from '../engine/attempt.ts';
 import type { HeldSlot } from '../engine/flow.ts';
 import type { HandlerResult, Outcome } from '../engine/outcome.ts';
 import type { Fence } from '../journal/journal.ts';
-import { apiBaseUrl, errorAnswer, failedRunResponse, json, resultUrl, retryAfterOfRun, seeOther } from './answers.ts';
-import { isHttpEvent, normalizeResponse, rebuildEvent, snapshotRequest, withHeaders, withoutSetCookie, type HttpEvent } from './api-gateway.ts';
+import { apiBaseUrl, errorAnswer, failedRunResponse, json, prefersRespondAsync, resultUrl, retryAfterOfRun, runContinues, withCors } from './answers.ts';
+import { header, isHttpEvent, normalizeResponse, rebuildEvent, snapshotRequest, withHeaders, withoutSetCookie, type HttpEvent } from './api-gateway.ts';
 import { admitRequest, ENDPOINT_KEY, hasLimits, readmitRun, requestKeys, type RequestKeys } from './flow-control.ts';
 import { claimKey, keyClaimOf, releaseKey, type KeyClaim } from './idempotency.ts';
 import { armHandoff, armWatchdog } from './handoff.ts';
 import { armResume, keepPast } from './suspension.ts';
 import { resolveOptions, type DurableOptions, type ResolvedOptions } from './options.ts';
+import { resolvePayloads } from '../payloads/offload.ts';
 
 export interface Invocation {
   attempt: Attempt;
@@ -132,6 +133,12 @@ export class DurableEndpoint {
     return { invocation: armHandoff(this.options, invocation) };
   }
 
+  /** The answer with the CORS headers the caller's origin gets (`cors`); a resume has no caller. */
+  withCors(event: unknown, answer: unknown): unknown {
+    if (!this.options.cors || !isHttpEvent(event)) return answer;
+    return withCors(answer, this.options.cors, header(event.headers, 'origin'));
+  }
+
   /**
    * The handler ended (with a value or by throwing): closes the attempt and answers for its
    * outcome. Decided once per invocation; a second call returns the first answer.
@@ -228,7 +235,7 @@ export class DurableEndpoint {
     const now = attempt.clock.now();
     const token = signToken(secret!, attempt.runId, new Date(now + this.options.tokenTtl));
     const url = resultUrl(this.options.resultsBaseUrl ?? apiBaseUrl(attempt.request), attempt.runId, token);
-    return seeOther(attempt.runId, url, retryAfterOfRun({ status, wakeAt: wake.toISOString(), limitedBy }, now));
+    return runContinues(attempt.runId, url, retryAfterOfRun({ status, wakeAt: wake.toISOString(), limitedBy }, now), prefersRespondAsync(attempt.request.headers));
   }
 
   /**
@@ -281,7 +288,8 @@ export class DurableEndpoint {
       log('info', duplicate ? 'duplicate resume ignored' : 'resume lost the race for the run; ignored', { ...fields, status: run.status, current: run.attempt });
       return { response: json(409, { runId: event.runId, status: duplicate ? run.status : 'running' }) };
     }
-    const loaded = await journal.load(event.runId);
+    const stored = await journal.load(event.runId);
+    const loaded = stored && (await resolvePayloads(stored, this.options.blobs()));
     if (!loaded) throw new Error(`durable-endpoints: run ${event.runId} vanished from the journal after its lease was taken.`);
     const now = clock.now();
     const attempt = this.attempt(context, {
@@ -358,6 +366,7 @@ export class DurableEndpoint {
       faults,
       stepFunctions: options.stepFunctions,
       flow: { wake: (entry) => this.wake(entry) },
+      blobs: options.blobs(),
     });
   }
 

@@ -1,5 +1,7 @@
 import { writeKey, type Fence, type Journal, type JournalWrite } from '../journal/journal.ts';
 import { JournalError, LeaseLostError } from '../core/errors.ts';
+import type { BlobStore } from '../payloads/blob-store.ts';
+import { offloadWrites } from '../payloads/offload.ts';
 
 const MAX_ATTEMPTS = 6;
 
@@ -17,10 +19,12 @@ export class Checkpointer {
   private failure: Error | undefined;
   private readonly journal: Journal;
   private fence: Fence | undefined;
+  private readonly blobs: BlobStore | undefined;
 
-  constructor(journal: Journal, fence?: Fence) {
+  constructor(journal: Journal, fence?: Fence, blobs?: BlobStore) {
     this.journal = journal;
     this.fence = fence;
+    this.blobs = blobs;
   }
 
   /** Every batch sent from now on applies only under `fence`. */
@@ -69,7 +73,9 @@ export class Checkpointer {
   private async send(batch: Map<string, JournalWrite>): Promise<void> {
     for (let attempt = 1; ; attempt++) {
       try {
-        await this.journal.write([...batch.values()], this.fence);
+        const writes = [...batch.values()];
+        // The payloads first: an item never points at a payload that is not stored.
+        await this.journal.write(this.blobs ? await offloadWrites(writes, this.blobs) : writes, this.fence);
         return;
       } catch (error) {
         if (error instanceof LeaseLostError) {

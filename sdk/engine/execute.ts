@@ -12,7 +12,7 @@ import type { Claim } from './order.ts';
 import { SuspendSignal } from './outcome.ts';
 import { backoffDelay, resolveBackoff, type ResolvedBackoff, type StepOptions } from './retries.ts';
 
-/** Step results above this go nowhere: DynamoDB items stop at 400 KB, and the item needs room for its other fields. */
+/** Step results above this go nowhere without a blob store: DynamoDB items stop at 400 KB, and the item needs room for its other fields. */
 export const MAX_STEP_OUTPUT_BYTES = 350_000;
 
 export async function executeStep<T>(attempt: Attempt, { stepId, seq, concurrent, record: prior }: Claim, fn: () => T | Promise<T>, options: StepOptions | undefined): Promise<Awaited<T>> {
@@ -88,9 +88,9 @@ attempt: Attempt,
     let exact: boolean;
     try {
       ({ text: output, exact } = serialize(value, () => attempt.describe(stepId)));
-      if (output !== undefined && Buffer.byteLength(output) > MAX_STEP_OUTPUT_BYTES) {
+      if (output !== undefined && output.length > attempt.maxOutputBytes / 3 && Buffer.byteLength(output) > attempt.maxOutputBytes) {
         throw new SerializationError(
-          `${attempt.describe(stepId)} returned ${Buffer.byteLength(output)} bytes of JSON; the journal keeps at most ${MAX_STEP_OUTPUT_BYTES}. ` +
+          `${attempt.describe(stepId)} returned ${Buffer.byteLength(output)} bytes of JSON; the journal keeps at most ${attempt.maxOutputBytes}. ` +
             'Store large data elsewhere (for example S3) and return a reference.',
         );
       }

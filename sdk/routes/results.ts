@@ -1,9 +1,10 @@
 import type { Context } from 'aws-lambda';
-import { TERMINAL_STATUSES } from '../core/records.ts';
+import { TERMINAL_STATUSES, type RunStatus } from '../core/records.ts';
 import { type HttpResponse } from '../core/http.ts';
 import { type Journal } from '../journal/journal.ts';
-import { apiBaseUrl, json, retryAfterOfRun, seeOther } from '../endpoint/answers.ts';
-import { isHttpEvent, NO_REDACTION, snapshotRequest, type HttpEvent } from '../endpoint/api-gateway.ts';
+import { corsFromEnv, resolveCors, type CorsOptions } from '../core/cors.ts';
+import { apiBaseUrl, json, prefersRespondAsync, retryAfterOfRun, runContinues, withCors } from '../endpoint/answers.ts';
+import { header, isHttpEvent, NO_REDACTION, snapshotRequest, type HttpEvent } from '../endpoint/api-gateway.ts';
 import { RUN_ID_HEADER } from '../core/contract.ts';
 import { defaultJournal, secretSource, type SecretOption } from '../endpoint/deployment.ts';
 import { verifyToken } from '../core/token.ts';
@@ -20,23 +21,31 @@ export interface ResultsOptions {
   maxWaitSeconds?: number;
   /** First delay between polls of the journal while waiting; grows to 1 s. Default 100 ms. */
   pollIntervalMs?: number;
+  /** CORS headers on the answers, as on the endpoints. Default: `DURABLE_CORS` (the construct's `cors`). */
+  cors?: CorsOptions;
 }
 
 const MAX_POLL_INTERVAL_MS = 1_000;
 
 /**
  * `GET /runs/{runId}?token=…[&wait=seconds]`: the stored response of a finished run, replayed
- * verbatim; for a run still going, a long-poll and then a 303 to the same URL.
+ * verbatim; for a run still going, a long-poll and then a 303 to the same URL (202 with
+ * `Prefer: respond-async`, answered at once when the run cannot change before the wait ends).
  */
 export function createResultsHandler(options: ResultsOptions = {}): (event: unknown, context?: Partial<Context>) => Promise<HttpResponse> {
   const secrets = secretSource(options.tokenSecret);
   const defaultWait = options.defaultWaitSeconds ?? 20;
   const maxWait = options.maxWaitSeconds ?? 25;
   const firstPoll = options.pollIntervalMs ?? 100;
+  const cors = resolveCors(options.cors ?? corsFromEnv());
 
   return async (event, context) => {
     if (!isHttpEvent(event)) return json(400, error('BadRequest', 'Expected an API Gateway request for GET /runs/{runId}.'));
-    const request = snapshotRequest(event as HttpEvent, NO_REDACTION);
+    return withCors(await answer(event as HttpEvent, context), cors, header((event as HttpEvent).headers, 'origin'));
+  };
+
+  async function answer(event: HttpEvent, context: Partial<Context> | undefined): Promise<HttpResponse> {
+    const request = snapshotRequest(event, NO_REDACTION);
     const runId = event.pathParameters?.runId ?? /\/runs\/([^/]+)$/.exec(request.path)?.[1] ?? '';
     const query = new URLSearchParams(request.rawQuery);
     if (!ULID_PATTERN.test(runId)) return json(404, error('NotFound', `No run ${JSON.stringify(runId)}.`));
@@ -62,20 +71,34 @@ export function createResultsHandler(options: ResultsOptions = {}): (event: unkn
     const deadline = Date.now() + Math.min(Math.min(wait, maxWait) * 1_000, remaining);
 
     const journal = options.journal ?? defaultJournal();
+    const respondAsync = prefersRespondAsync(request.headers);
     let interval = firstPoll;
     for (;;) {
       const run = await journal.getRun(runId);
       if (!run) return json(404, error('NotFound', `No run ${runId}.`), { [RUN_ID_HEADER]: runId });
       if (TERMINAL_STATUSES.includes(run.status) && run.response) return run.response;
       const now = Date.now();
-      if (now >= deadline) {
+      const wakeAt = run.wakeAt ? Date.parse(run.wakeAt) : undefined;
+      if (now >= deadline || (respondAsync && idleBeyond(run.status, wakeAt, deadline))) {
         const self = `${apiBaseUrl(request)}${stripStage(request)}?${query.toString()}`;
-        return seeOther(runId, self, retryAfterOfRun(run), run.status);
+        return runContinues(runId, self, retryAfterOfRun(run, now), respondAsync, run.status);
       }
       await new Promise((resolve) => setTimeout(resolve, Math.min(interval, deadline - now)));
       interval = Math.min(MAX_POLL_INTERVAL_MS, interval * 2);
     }
-  };
+  }
+}
+
+/**
+ * Whether nothing can change before the long-poll would end: the run is suspended (no attempt
+ * holds it: a lease removes `wakeAt`) until after `deadline`, and is not waiting for an event
+ * (which may come any moment). Holding such a request would bill the Lambda for the whole wait
+ * for nothing. Only a caller that polls itself and honours `Retry-After` is answered at once
+ * (`Prefer: respond-async`): one that follows 303s (browsers' `fetch`, `curl -L`) would come
+ * straight back, and use up its redirect limit in a moment.
+ */
+function idleBeyond(status: RunStatus, wakeAt: number | undefined, deadline: number): boolean {
+  return status !== 'waiting' && wakeAt !== undefined && wakeAt > deadline;
 }
 
 /** The request path without the stage prefix that apiBaseUrl already adds. */

@@ -50,10 +50,10 @@ export async function durableFixture(defaults: DurableOptions = {}) {
     /** Delivers the next scheduled resume event to `handler`. */
     resume: (handler: (event: unknown) => Promise<unknown>) => handler(timer.take()),
     /** GET of a results URL (absolute or a path), by default without long-polling. */
-    result: (location: string, wait = 0) => {
+    result: (location: string, wait = 0, headers: Record<string, string> = {}) => {
       const url = new URL(location, 'http://localhost:3000');
       if (!url.searchParams.has('wait')) url.searchParams.set('wait', String(wait));
-      return results(httpApiEvent({ path: url.pathname + url.search, routeKey: 'GET /runs/{runId}' }), lambdaContext());
+      return results(httpApiEvent({ path: url.pathname + url.search, routeKey: 'GET /runs/{runId}', headers }), lambdaContext());
     },
   };
 }
