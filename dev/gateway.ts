@@ -9,6 +9,7 @@ import { Readable } from 'node:stream';
 import type { HttpResponse } from '../sdk/core/http.ts';
 import { preflightHeaders, type ResolvedCors } from '../sdk/core/cors.ts';
 import { normalizeResponse } from '../sdk/endpoint/api-gateway.ts';
+import { LAMBDA_RESPONSE_BYTES } from '../sdk/payloads/offload.ts';
 import { httpApiEvent, lambdaContext, restApiEvent } from '../sdk/testing/index.ts';
 
 export type PayloadFormat = '2.0' | '1.0';
@@ -41,6 +42,15 @@ export interface GatewayOptions {
    * `OPTIONS` methods do. The other answers' CORS headers are the handlers' own, as on AWS.
    */
   cors?: ResolvedCors;
+  /** Told when a handler returns more than a Lambda may (6 MB): API Gateway answers 502. */
+  onTooLarge?: (route: GatewayRoute, bytes: number) => void;
+}
+
+/** The size of what a Lambda returns for this result (its JSON); 0 for a streamed body, which has no such limit. */
+function lambdaResultBytes(result: unknown): number {
+  const body = (result as { body?: unknown } | null)?.body;
+  if (typeof body !== 'string' || body.length < 1024 * 1024) return 0;
+  return Buffer.byteLength(JSON.stringify(result));
 }
 
 export function createGateway(routes: GatewayRoute[], options: GatewayOptions = {}): Gateway {
@@ -70,6 +80,12 @@ export function createGateway(routes: GatewayRoute[], options: GatewayOptions = 
           options.onTimeout?.(route);
           // What API Gateway answers when the integration does not respond in time.
           return Response.json({ message: route.format === '2.0' ? 'Service Unavailable' : 'Endpoint request timed out' }, { status: route.format === '2.0' ? 503 : 504 });
+        }
+        const bytes = lambdaResultBytes(result);
+        if (bytes > LAMBDA_RESPONSE_BYTES) {
+          options.onTooLarge?.(route, bytes);
+          // Lambda refuses to return more than 6 MB; API Gateway answers for the failed invocation.
+          return Response.json({ message: 'Internal Server Error' }, { status: 502 });
         }
         return toResponse(result, route.format);
       } catch (error) {

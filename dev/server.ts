@@ -20,6 +20,9 @@ import { flowSummaries, isRunStatus, RUN_STATUSES, runDetail, runSummary } from 
 import { watchSources } from './watch.ts';
 import { sweepRuns } from '../sdk/routes/sweep.ts';
 import { INJECT_FAILURE_HEADER, ROUTES } from '../sdk/core/contract.ts';
+import { FileBlobStore } from '../sdk/payloads/file.ts';
+import { blobResponse, BLOBS_PATH } from './blobs.ts';
+import { LAMBDA_RESPONSE_BYTES } from '../sdk/payloads/offload.ts';
 import { resolveCors, type CorsOptions } from '../sdk/core/cors.ts';
 
 export interface DevServerOptions {
@@ -124,13 +127,18 @@ async function serveEndpoints(
     onError: (error, event) => print(`✗ resume of run ${event.runId} failed: ${(error as Error).message}`),
   });
   const cors = options.cors ?? endpoints.find((e) => e.cors)?.cors;
+  // The construct's S3 bucket, as files; the results route gives signed URLs of responses too
+  // large for a Lambda, served at /_durable/blobs/ as S3 serves presigned URLs.
+  const blobsDir = join(options.persistDir ? resolve(cwd, options.persistDir) : tmpdir(), `durable-blobs-${tableName}`);
+  let serverUrl = '';
+  const blobs = new FileBlobStore(blobsDir, { urls: { base: () => `${serverUrl}${BLOBS_PATH}`, secret: tokenSecret } });
   const runtime = new HandlerRuntime(
-    { endpoints, dynamoEndpoint, tableName, tokenSecret, blobsDir: join(options.persistDir ? resolve(cwd, options.persistDir) : tmpdir(), `durable-blobs-${tableName}`), ...(cors ? { cors } : {}) },
+    { endpoints, dynamoEndpoint, tableName, tokenSecret, blobsDir, ...(cors ? { cors } : {}) },
     { schedule: (event: ResumeEvent, at: Date) => void timer.schedule(event, at), log: (level, message, fields) => print(formatLog(level, message, fields)) },
   );
   await runtime.load();
 
-  const results = createResultsHandler({ journal, tokenSecret, defaultWaitSeconds: options.resultsWaitSeconds, cors });
+  const results = createResultsHandler({ journal, tokenSecret, defaultWaitSeconds: options.resultsWaitSeconds, cors, blobs });
   const events = createEventsHandler({ journal, timer });
   const kitRoutes: GatewayRoute[] = [
     { routeKey: ROUTES.results, format: '2.0', timeoutMs: 30_000, functionName: 'results', invoke: (event, context) => results(event, context) },
@@ -149,7 +157,11 @@ async function serveEndpoints(
         })),
         ...kitRoutes,
       ],
-      { onTimeout: (route) => print(`✗ ${route.routeKey} did not answer within API Gateway's integration timeout`), cors: resolveCors(cors) },
+      {
+        onTimeout: (route) => print(`✗ ${route.routeKey} did not answer within API Gateway's integration timeout`),
+        onTooLarge: (route, bytes) => print(`✗ ${route.routeKey} returned ${bytes} bytes; a Lambda returns at most ${LAMBDA_RESPONSE_BYTES} (API Gateway answers 502). Durable endpoints with a blob store send such responses through the results URL.`),
+        cors: resolveCors(cors),
+      },
     );
   let gateway = gatewayFor(endpoints);
   const serveNow = (next: DevEndpoint[]) => {
@@ -174,7 +186,12 @@ async function serveEndpoints(
       // Unauthenticated locally: refuse what a web page on another site could send from the browser.
       return Response.json({ error: `Cross-site requests to ${url.pathname} are refused by the dev server.` }, { status: 403 });
     }
-    let response = url.pathname === '/_durable' || url.pathname.startsWith('/_durable/') ? await api(request, url) : await gateway.fetch(request);
+    let response =
+      url.pathname.startsWith(`${BLOBS_PATH}/`) && request.method === 'GET'
+        ? await blobResponse(blobs, url)
+        : url.pathname === '/_durable' || url.pathname.startsWith('/_durable/')
+          ? await api(request, url)
+          : await gateway.fetch(request);
     if (response.status === 404 && request.method === 'GET' && !response.headers.has(RUN_ID_HEADER)) response = (await publicFile(publicDir, url.pathname)) ?? response;
     if (!url.pathname.startsWith('/_durable')) {
       const runId = response.headers.get(RUN_ID_HEADER);
@@ -187,6 +204,7 @@ async function serveEndpoints(
   const server: Server = await serve(handle, { port, hostname: options.hostname });
   const actualPort = (server.address() as { port: number }).port;
   const url = `http://localhost:${actualPort}`;
+  serverUrl = url;
 
   // The same sweep the sweeper Lambda runs on AWS: overdue runs (their timer died with a previous
   // server, their attempt with its worker) get a resume; runs that never progress are given up.
@@ -433,3 +451,4 @@ export function formatLog(level: Level, message: string, fields: LogFields): str
   if (runId !== undefined) parts.push(`run ${runId}`);
   return parts.join(' ');
 }
+

@@ -3,6 +3,7 @@ import type { IAuthorizer, IRestApi } from 'aws-cdk-lib/aws-apigateway';
 import { HttpApi, LogGroupLogDestination, type HttpStage, type IHttpRouteAuthorizer } from 'aws-cdk-lib/aws-apigatewayv2';
 import type { Rule } from 'aws-cdk-lib/aws-events';
 import { Grant, type IGrantable, type Role } from 'aws-cdk-lib/aws-iam';
+import type { IBucket } from 'aws-cdk-lib/aws-s3';
 import type { IKey } from 'aws-cdk-lib/aws-kms';
 import type { IFunction } from 'aws-cdk-lib/aws-lambda';
 import type { BundlingOptions, NodejsFunction } from 'aws-cdk-lib/aws-lambda-nodejs';
@@ -18,6 +19,7 @@ import { resolveCors, type CorsOptions, type ResolvedCors } from '../sdk/core/co
 import { addPreflight, addRoute, apiTypeOf, httpCorsPreflight, isRouteKey, routeScope, urlOf } from './api.ts';
 import { EventsRoute } from './events-route.ts';
 import { JournalTable } from './journal-table.ts';
+import { PayloadBucket } from './payload-bucket.ts';
 import { kitFunction, logGroup } from './kit-function.ts';
 import { ResultsRoute } from './results-route.ts';
 import { ResumeTimer } from './resume-timer.ts';
@@ -57,6 +59,11 @@ export interface DurableEndpointsProps {
    * server). Default none: same-origin pages only.
    */
   readonly cors?: CorsOptions;
+  /**
+   * Your log bucket, for S3 server access logs of the payload bucket (`PayloadBucket`). Default
+   * none: only the kit's functions use that bucket, under IAM.
+   */
+  readonly payloadAccessLogs?: IBucket;
   /** The sweep of stuck runs (`Sweeper`), every minute. */
   readonly sweep?: {
     /** How long past due a live run must be before the sweeper re-arms it. Default 2 minutes. */
@@ -139,6 +146,8 @@ export function registeredDurableEndpoints(): DurableEndpoints[] {
 export class DurableEndpoints extends Construct {
   /** The journal: runs and steps, `pk`/`sk` strings, TTL on `ttl`. */
   readonly table: JournalTable;
+  /** Payloads too large for a journal item (`PayloadBucket`): request bodies, step results and responses over 100 KB. */
+  readonly payloads: PayloadBucket;
   readonly api: HttpApi | IRestApi;
   readonly apiType: 'http' | 'rest';
   /** The API's stage when the construct created the API. */
@@ -191,6 +200,7 @@ export class DurableEndpoints extends Construct {
 
     this.table = new JournalTable(this, 'Journal', { encryptionKey, removalPolicy });
     this.tokenSecret = new TokenSecret(this, 'TokenSecret', { encryptionKey, removalPolicy });
+    this.payloads = new PayloadBucket(this, 'Payloads', { encryptionKey, removalPolicy, accessLogs: props.payloadAccessLogs });
     // 'Default' leaves this construct out of the timer's logical IDs, which keep the values they
     // had before ResumeTimer existed: a new logical ID would replace the schedule group, deleting
     // the schedules of sleeping runs on the next deploy.
@@ -220,7 +230,7 @@ export class DurableEndpoints extends Construct {
     this.url = this.stage?.url ?? urlOf(this.api);
 
     const routeProps = { api: this.api, table: this.table, logRetention, removalPolicy };
-    this.resultsRoute = new ResultsRoute(this, 'Results', { ...routeProps, tokenSecret: this.tokenSecret, cors: props.cors });
+    this.resultsRoute = new ResultsRoute(this, 'Results', { ...routeProps, tokenSecret: this.tokenSecret, payloads: this.payloads, cors: props.cors });
     this.resultsFunction = this.resultsRoute.function;
     this.eventsRoute = new EventsRoute(this, 'Events', { ...routeProps, timer: this.timer });
     this.eventsFunction = this.eventsRoute.function;
@@ -252,6 +262,7 @@ export class DurableEndpoints extends Construct {
       [ENV.timerStateMachineArn]: this.timerStateMachine.stateMachineArn,
       [ENV.schedulerGroup]: this.scheduleGroup.scheduleGroupName,
       [ENV.schedulerRoleArn]: this.schedulerRole.roleArn,
+      [ENV.blobBucket]: this.payloads.bucketName,
       ...(this.cors ? { [ENV.cors]: JSON.stringify(this.cors) } : {}),
     };
   }
@@ -264,6 +275,7 @@ export class DurableEndpoints extends Construct {
    */
   grantEndpoint(fn: IFunction): Grant {
     const journal = this.table.grantEndpointAccess(fn);
+    const payloads = this.payloads.grantEndpointAccess(fn);
     const secret = this.tokenSecret.grantRead(fn);
     const timers = this.timer.grantArm(fn);
     // Immediate resumes invoke the function itself. In a policy of its own: the function depends
@@ -274,6 +286,7 @@ export class DurableEndpoints extends Construct {
       resourceArns: [fn.functionArn],
     });
     return journal
+      .combine(payloads)
       .combine(secret)
       .combine(timers)
       .combine(invokeSelf)

@@ -6,6 +6,7 @@ import { ENV, ROUTES } from '../sdk/core/contract.ts';
 import { resolveCors, type CorsOptions } from '../sdk/core/cors.ts';
 import { addPreflight, addRoute, apiTypeOf, routeScope, type DurableApi } from './api.ts';
 import type { JournalTable } from './journal-table.ts';
+import type { PayloadBucket } from './payload-bucket.ts';
 import { kitFile, kitFunction, type LogOptions } from './kit-function.ts';
 import { MAX_STREAM_DURATION, STREAMING_ENVIRONMENT } from './streaming.ts';
 
@@ -15,6 +16,8 @@ export interface ResultsRouteProps {
   readonly table: JournalTable;
   /** Verifies the token in result URLs. */
   readonly tokenSecret: ISecret;
+  /** Where large responses are: served by presigned URL when larger than a Lambda may return. */
+  readonly payloads?: PayloadBucket;
   /** How long the function's logs are kept. Default one month. */
   readonly logRetention?: LogOptions['logRetention'];
   /** What `cdk destroy` does with the function's log group. Default `RETAIN`. */
@@ -25,8 +28,8 @@ export interface ResultsRouteProps {
 
 /**
  * `GET /runs/{runId}`: the kit's results Lambda, which replays a finished run's response, answers
- * a failed run's error, or long-polls a running one. It reads the run item and the token secret,
- * nothing else. The route takes no authorizer: each request carries an HMAC token.
+ * a failed run's error, or long-polls a running one. It reads the run item, the token secret and
+ * stored responses in the payload bucket, nothing else. The route takes no authorizer: each request carries an HMAC token.
  *
  * On a REST API the route streams (response transfer mode STREAM, Lambda's response-streaming
  * invocation, 15 minutes): a request with `Accept: text/event-stream` gets the run's events, replayed
@@ -58,6 +61,7 @@ export class ResultsRoute extends Construct {
       environment: {
         [ENV.table]: props.table.tableName,
         [ENV.tokenSecretArn]: props.tokenSecret.secretArn,
+        ...(props.payloads ? { [ENV.blobBucket]: props.payloads.bucketName } : {}),
         ...(this.streaming ? STREAMING_ENVIRONMENT : {}),
         ...(cors ? { [ENV.cors]: JSON.stringify(cors) } : {}),
       },
@@ -65,6 +69,7 @@ export class ResultsRoute extends Construct {
     if (this.streaming) props.table.grantResultsStreamAccess(this.function);
     else props.table.grantResultsAccess(this.function);
     props.tokenSecret.grantRead(this.function);
+    props.payloads?.grantResultsAccess(this.function);
 
     addRoute(props.api, this.routeKey, this.function, undefined, this.streaming ? MAX_STREAM_DURATION : undefined);
     if (cors) addPreflight(props.api, this.routeKey, cors);

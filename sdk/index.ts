@@ -51,8 +51,9 @@ export { RUN_ID_HEADER, IDEMPOTENCY_KEY_HEADER, INJECT_FAILURE_HEADER } from './
 export type { Duration } from './core/duration.ts';
 export { DynamoJournal, type DynamoJournalOptions } from './journal/dynamodb.ts';
 export type { Journal, JournalWrite, Fence, RunFilter } from './journal/journal.ts';
-export { MemoryBlobStore, type BlobStore } from './payloads/blob-store.ts';
-export { FileBlobStore } from './payloads/file.ts';
+export { MemoryBlobStore, type BlobStore, type BlobEncoding, type BlobUrlOptions } from './payloads/blob-store.ts';
+export { FileBlobStore, type FileBlobUrls } from './payloads/file.ts';
+export { S3BlobStore, type S3BlobStoreOptions } from './payloads/s3.ts';
 export type { RunRecord, StepRecord, RunStatus, StepStatus, LoadedRun, EventWaiter, ReceivedEvent, FlowKind, FlowRef, FlowState, LimitedBy, QueueEntry } from './core/records.ts';
 export type { RequestSnapshot, HttpResponse } from './core/http.ts';
 export { LocalTimer, type LocalTimerOptions } from './timers/local.ts';

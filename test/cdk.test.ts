@@ -95,11 +95,11 @@ describe('DurableEndpoints', () => {
     });
   });
 
-  it('gives the results Lambda only the table and the secret', () => {
+  it('gives the results Lambda only the table, the secret and the payload bucket', () => {
     const variables = (template.toJSON().Resources[logicalId(stack, durable.resultsFunction)] as Resource).Properties.Environment as {
       Variables: Record<string, unknown>;
     };
-    expect(Object.keys(variables.Variables).sort()).toEqual(['DURABLE_TABLE', 'DURABLE_TOKEN_SECRET_ARN', 'NODE_OPTIONS']);
+    expect(Object.keys(variables.Variables).sort()).toEqual(['DURABLE_BLOB_BUCKET', 'DURABLE_TABLE', 'DURABLE_TOKEN_SECRET_ARN', 'NODE_OPTIONS']);
   });
 
   it('generates the token secret', () => {
@@ -161,7 +161,7 @@ describe('DurableEndpoints', () => {
     expect(Object.values(template.findResources('AWS::IAM::Role')).flatMap((r) => (r as Resource).Properties.ManagedPolicyArns ?? [])).toEqual([]);
   });
 
-  it('lets the endpoint read and write the journal, read the secret, arm timers and invoke itself, and nothing else', () => {
+  it('lets the endpoint read and write the journal and its runs\' payloads, read the secret, arm timers and invoke itself, and nothing else', () => {
     expect(actionsOf(statementsOf(template, fnRole))).toEqual([
       'dynamodb:BatchWriteItem',
       'dynamodb:ConditionCheckItem',
@@ -174,10 +174,20 @@ describe('DurableEndpoints', () => {
       'lambda:InvokeFunction',
       'logs:CreateLogStream',
       'logs:PutLogEvents',
+      's3:GetObject',
+      's3:ListBucket',
+      's3:PutObject',
+      's3:PutObjectTagging',
       'scheduler:CreateSchedule',
       'secretsmanager:DescribeSecret',
       'secretsmanager:GetSecretValue',
       'states:StartExecution',
+    ]);
+    const bucket = logicalId(stack, durable.payloads.bucket);
+    const s3 = statementsOf(template, fnRole).filter((s) => [s.Action].flat().some((a) => String(a).startsWith('s3:')));
+    expect(s3).toEqual([
+      expect.objectContaining({ Action: ['s3:PutObject', 's3:PutObjectTagging', 's3:GetObject'], Resource: { 'Fn::Join': ['', [{ 'Fn::GetAtt': [bucket, 'Arn'] }, '/runs/*']] } }),
+      expect.objectContaining({ Action: 's3:ListBucket', Resource: { 'Fn::GetAtt': [bucket, 'Arn'] }, Condition: { StringLike: { 's3:prefix': ['runs/*'] } } }),
     ]);
     const passRole = statementsOf(template, fnRole).find((s) => s.Action === 'iam:PassRole')!;
     expect(passRole.Resource).toEqual({ 'Fn::GetAtt': [logicalId(stack, durable.schedulerRole), 'Arn'] });
@@ -185,8 +195,8 @@ describe('DurableEndpoints', () => {
 
   it('lets the results Lambda read, and not write, the table and the secret', () => {
     const actions = actionsOf(statementsOf(template, resultsRole));
-    expect(actions).toEqual(['dynamodb:GetItem', 'logs:CreateLogStream', 'logs:PutLogEvents', 'secretsmanager:DescribeSecret', 'secretsmanager:GetSecretValue']);
-    const writes = actions.filter((a) => /^(dynamodb|secretsmanager):(Put|Update|Delete|BatchWrite|Create|Restore|TransactWrite)/.test(a));
+    expect(actions).toEqual(['dynamodb:GetItem', 'logs:CreateLogStream', 'logs:PutLogEvents', 's3:GetObject', 'secretsmanager:DescribeSecret', 'secretsmanager:GetSecretValue']);
+    const writes = actions.filter((a) => /^(dynamodb|secretsmanager|s3):(Put|Update|Delete|BatchWrite|Create|Restore|TransactWrite)/.test(a));
     expect(writes).toEqual([]);
   });
 

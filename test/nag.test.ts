@@ -41,16 +41,22 @@ describe('cdk-nag AwsSolutions on the example app', () => {
     // the examples need, not the app's whole route list.
     const routes = durable.endpoints.length;
     const scheduleWildcard = /^AwsSolutions-IAM5\[Resource::arn:<AWS::Partition>:scheduler:.*:schedule\/.+\/\*\]$/;
+    const runPayloads = /^AwsSolutions-IAM5\[Resource::<DurablePayloads[0-9A-F]{8}\.Arn>\/runs\/\*\]$/;
+    const kind = (id: string) => (scheduleWildcard.test(id) ? 'IAM5 schedules' : runPayloads.test(id) ? 'IAM5 run payloads' : id);
 
-    expect([...new Set(acknowledged.map((a) => (scheduleWildcard.test(a.id) ? 'IAM5 schedules' : a.id)))].sort()).toEqual([
+    expect([...new Set(acknowledged.map((a) => kind(a.id)))].sort()).toEqual([
       'AwsSolutions-APIG4', // the results route (HMAC token in the URL) and the public routes
       'AwsSolutions-IAM5[Resource::*]', // Step Functions log delivery
+      'AwsSolutions-S1', // no server access logs on the payload bucket unless payloadAccessLogs names one
       'AwsSolutions-SF2', // no X-Ray on the timer
       'AwsSolutions-SMG4', // no automatic rotation of the token secret
       'AwsSolutions-SQS3', // the events dead-letter queue has none behind it
+      'IAM5 run payloads', // objects under runs/<runId>/ of the payload bucket
       'IAM5 schedules', // each endpoint's schedules
     ]);
     expect(acknowledged.filter((a) => scheduleWildcard.test(a.id))).toHaveLength(routes);
+    // Each endpoint's role, and the results route's.
+    expect(acknowledged.filter((a) => runPayloads.test(a.id))).toHaveLength(routes + 1);
     const open = acknowledged.filter((a) => a.id === 'AwsSolutions-APIG4');
     expect(open).toHaveLength(1 + routes);
     expect(open.map((a) => a.path)).toEqual(

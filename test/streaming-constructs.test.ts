@@ -147,7 +147,7 @@ describe('the results route GET /runs/{runId}', () => {
     expect(uriOf(stack, logicalId(stack, fn), method)).toMatch(/:lambda:path\/2021-11-15\/functions\/<fn>\/response-streaming-invocations$/);
     expect(functionProps(template, stack, fn)).toMatchObject({ Timeout: 900, Environment: { Variables: { DURABLE_STREAMING: '1' } } });
     const actions = actionsOf(statementsOf(template, logicalId(stack, fn.role as never))).filter((a) => !a.startsWith('logs:'));
-    expect(actions).toEqual(['dynamodb:GetItem', 'dynamodb:Query', 'secretsmanager:DescribeSecret', 'secretsmanager:GetSecretValue']);
+    expect(actions).toEqual(['dynamodb:GetItem', 'dynamodb:Query', 's3:GetObject', 'secretsmanager:DescribeSecret', 'secretsmanager:GetSecretValue']);
   });
 
   it('keeps the long-poll on an HTTP API: 29 seconds, no DURABLE_STREAMING, GetItem only', () => {
@@ -160,7 +160,7 @@ describe('the results route GET /runs/{runId}', () => {
     expect(functionProps(template, stack, fn).Timeout).toBe(29);
     expect(functionProps(template, stack, fn).Environment.Variables).not.toHaveProperty('DURABLE_STREAMING');
     const actions = actionsOf(statementsOf(template, logicalId(stack, fn.role as never))).filter((a) => !a.startsWith('logs:'));
-    expect(actions).toEqual(['dynamodb:GetItem', 'secretsmanager:DescribeSecret', 'secretsmanager:GetSecretValue']);
+    expect(actions).toEqual(['dynamodb:GetItem', 's3:GetObject', 'secretsmanager:DescribeSecret', 'secretsmanager:GetSecretValue']);
   });
 });
 

@@ -123,10 +123,11 @@ export async function durableFetch(input: RequestInfo | URL, init: DurableFetchI
   if (!next) return settle(response, onStatus);
   report({ status: 'retrying', ...next });
 
-  const headers = followHeaders(request, next.resultUrl);
   for (let poll = 1; ; poll++) {
     await sleep(next.retryAfter * 1_000, signal);
     report({ status: 'running', runId: next.runId, resultUrl: next.resultUrl, poll });
+    // Per URL: a response too large for a Lambda comes from a URL of another origin (S3).
+    const headers = followHeaders(request, next.resultUrl);
     response = await pollResult(new Request(next.resultUrl, { method: 'GET', headers, redirect, credentials: request.credentials, signal }), send);
     const again = await runRedirect(response, next.resultUrl);
     if (!again) return settle(response, onStatus);

@@ -26,6 +26,8 @@ export const ENV = {
   sweepGrace: 'DURABLE_SWEEP_GRACE',
   /** The construct's `cors` setting (JSON `CorsOptions`), for the endpoints' and the results route's answers. */
   cors: 'DURABLE_CORS',
+  /** The S3 bucket of payloads too large for a journal item. */
+  blobBucket: 'DURABLE_BLOB_BUCKET',
 } as const;
 
 /** The kit's routes, on the same API as the endpoints. */

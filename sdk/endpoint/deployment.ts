@@ -6,6 +6,7 @@
  */
 import type { CorsOptions } from '../core/cors.ts';
 import type { BlobStore } from '../payloads/blob-store.ts';
+import { S3BlobStore } from '../payloads/s3.ts';
 import { systemClock, type Clock } from '../core/clock.ts';
 import { ENV } from '../core/contract.ts';
 import type { RequestSnapshot } from '../core/http.ts';
@@ -68,6 +69,16 @@ export function defaultFaults(): FaultSource | undefined {
 }
 
 let envJournal: DynamoJournal | undefined;
+let envBlobs: S3BlobStore | undefined;
+
+/** Where large payloads go: the configured store, else the construct's bucket (`DURABLE_BLOB_BUCKET`), else none (payloads must fit a journal item). */
+export function defaultBlobs(): BlobStore | undefined {
+  if (globalDefaults.blobs) return globalDefaults.blobs;
+  const bucket = process.env[ENV.blobBucket];
+  if (!bucket) return undefined;
+  envBlobs ??= new S3BlobStore({ bucket });
+  return envBlobs;
+}
 
 export function defaultJournal(): Journal {
   if (globalDefaults.journal) return globalDefaults.journal;

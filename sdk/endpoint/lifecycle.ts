@@ -18,7 +18,7 @@ import { claimKey, keyClaimOf, releaseKey, type KeyClaim } from './idempotency.t
 import { armHandoff, armWatchdog } from './handoff.ts';
 import { armResume, keepPast } from './suspension.ts';
 import { resolveOptions, type DurableOptions, type ResolvedOptions } from './options.ts';
-import { resolvePayloads } from '../payloads/offload.ts';
+import { answerBytes, LAMBDA_RESPONSE_BYTES, MAX_OFFLOADED_OUTPUT_BYTES, resolvePayloads } from '../payloads/offload.ts';
 
 export interface Invocation {
   attempt: Attempt;
@@ -181,19 +181,21 @@ export class DurableEndpoint {
     }
   }
 
-  private async complete(invocation: Invocation, value: unknown): Promise<HttpResponse> {
+  private async complete(invocation: Invocation, value: unknown): Promise<unknown> {
     const { attempt } = invocation;
     let response = withHeaders(normalizeResponse(value), { [RUN_ID_HEADER]: attempt.runId });
     let stored = this.options.storeSetCookie ? response : withoutSetCookie(response);
-    const size = Buffer.byteLength(JSON.stringify(response));
-    if (size > MAX_STORED_RESPONSE_BYTES) {
+    const size = answerBytes(response);
+    const blobs = this.options.blobs();
+    const limit = blobs ? MAX_OFFLOADED_OUTPUT_BYTES : MAX_STORED_RESPONSE_BYTES;
+    if (size > limit) {
       log('error', 'response too large to journal', { endpoint: attempt.endpoint, runId: attempt.runId, bytes: size });
       stored = json(
         500,
         {
           runId: attempt.runId,
           status: 'completed',
-          error: { name: 'ResponseTooLarge', message: `The response (${size} bytes) was larger than the journal keeps (${MAX_STORED_RESPONSE_BYTES}).` },
+          error: { name: 'ResponseTooLarge', message: `The response (${size} bytes) was larger than the journal keeps (${limit}).` },
         },
         { [RUN_ID_HEADER]: attempt.runId },
       );
@@ -202,6 +204,12 @@ export class DurableEndpoint {
     attempt.journalRun('completed', { response: stored });
     await this.flush(invocation);
     log('info', 'run completed', { endpoint: attempt.endpoint, runId: attempt.runId, attempt: attempt.attempt });
+    // More than a Lambda may return: the caller is sent to the results URL, which answers with a
+    // short-lived URL of the body (a resume's answer goes to a timer, which needs none of it).
+    if (size > LAMBDA_RESPONSE_BYTES && size <= limit && blobs?.url) {
+      if (invocation.resumed) return json(200, { runId: attempt.runId, status: 'completed' }, { [RUN_ID_HEADER]: attempt.runId });
+      return this.sendToResults(attempt, await this.options.secret(), 'completed', 0);
+    }
     return response;
   }
 
@@ -232,10 +240,14 @@ export class DurableEndpoint {
     if (stored === 'stored') await armResume(this.options, attempt, reason, wake, waitingOn, queuedOn);
     log('info', 'run suspended', { endpoint: attempt.endpoint, runId: attempt.runId, attempt: attempt.attempt, wakeAt: wake.toISOString(), reason });
     if (invocation.resumed) return json(202, { runId: attempt.runId, status: 'running' }, { [RUN_ID_HEADER]: attempt.runId });
-    const now = attempt.clock.now();
-    const token = signToken(secret!, attempt.runId, new Date(now + this.options.tokenTtl));
+    return this.sendToResults(attempt, secret!, status, retryAfterOfRun({ status, wakeAt: wake.toISOString(), limitedBy }, attempt.clock.now()));
+  }
+
+  /** The 303 (202 with `Prefer: respond-async`) to the run's signed results URL. */
+  private sendToResults(attempt: Attempt, secret: string, status: RunStatus, retryAfter: number): HttpResponse {
+    const token = signToken(secret, attempt.runId, new Date(attempt.clock.now() + this.options.tokenTtl));
     const url = resultUrl(this.options.resultsBaseUrl ?? apiBaseUrl(attempt.request), attempt.runId, token);
-    return runContinues(attempt.runId, url, retryAfterOfRun({ status, wakeAt: wake.toISOString(), limitedBy }, now), prefersRespondAsync(attempt.request.headers));
+    return runContinues(attempt.runId, url, retryAfter, prefersRespondAsync(attempt.request.headers), status);
   }
 
   /**

@@ -9,7 +9,7 @@ import type { BlobStore } from '../payloads/blob-store.ts';
 import type { Timer } from '../timers/timer.ts';
 import type { StepFunctions } from '../workflows/step-functions.ts';
 import { corsFromEnv, resolveCors, type CorsOptions, type ResolvedCors } from '../core/cors.ts';
-import { defaultClock, defaultFaults, defaultJournal, defaultStepFunctions, defaultTimer, processDefaults, secretSource, type FaultSource, type SecretOption, type TokenSecrets } from './deployment.ts';
+import { defaultBlobs, defaultClock, defaultFaults, defaultJournal, defaultStepFunctions, defaultTimer, processDefaults, secretSource, type FaultSource, type SecretOption, type TokenSecrets } from './deployment.ts';
 import { resolveLimits, type EndpointLimits, type FlowOptions } from './flow-control.ts';
 
 export interface FailureInfo {
@@ -77,9 +77,10 @@ export interface DurableOptions extends FlowOptions {
   /** Default: `DynamoJournal` on the table named by `DURABLE_TABLE`. */
   journal?: Journal;
   /**
-   * Where payloads over 100 KB go (step results, request bodies), the journal keeping a pointer:
-   * request bodies up to API Gateway's 10 MB and step results of many MB. Default: the one set by
-   * `configureDurable` (the dev server), else none: such payloads are refused.
+   * Where payloads over 100 KB go (step results, request bodies, stored responses), the journal
+   * keeping a pointer: request bodies up to API Gateway's 10 MB, step results and responses of many
+   * MB. Default: the one set by `configureDurable` (the dev server's files), else `S3BlobStore` on
+   * the construct's bucket (`DURABLE_BLOB_BUCKET`), else none: such payloads are refused.
    */
   blobs?: BlobStore;
   /** Default: the timer set by `configureDurable` (the dev server), else `AwsTimer` from the deployment's environment. */
@@ -190,6 +191,6 @@ export function resolveOptions(options: DurableOptions = {}): ResolvedOptions {
     idempotencyScope: options.idempotency?.scope,
     limits: resolveLimits(options),
     cors: resolveCors(options.cors ?? processDefaults().cors ?? corsFromEnv()),
-    blobs: () => options.blobs ?? processDefaults().blobs,
+    blobs: () => options.blobs ?? defaultBlobs(),
   };
 }

@@ -6,7 +6,9 @@ import { corsFromEnv, resolveCors, type CorsOptions } from '../core/cors.ts';
 import { apiBaseUrl, json, prefersRespondAsync, retryAfterOfRun, runContinues, withCors } from '../endpoint/answers.ts';
 import { header, isHttpEvent, NO_REDACTION, snapshotRequest, type HttpEvent } from '../endpoint/api-gateway.ts';
 import { RUN_ID_HEADER } from '../core/contract.ts';
-import { defaultJournal, secretSource, type SecretOption } from '../endpoint/deployment.ts';
+import { defaultBlobs, defaultJournal, secretSource, type SecretOption } from '../endpoint/deployment.ts';
+import type { BlobStore } from '../payloads/blob-store.ts';
+import { storedResponse } from '../payloads/offload.ts';
 import { verifyToken } from '../core/token.ts';
 import { ULID_PATTERN } from '../core/ids.ts';
 
@@ -23,13 +25,15 @@ export interface ResultsOptions {
   pollIntervalMs?: number;
   /** CORS headers on the answers, as on the endpoints. Default: `DURABLE_CORS` (the construct's `cors`). */
   cors?: CorsOptions;
+  /** Where the endpoints keep large responses. Default: as the endpoints' (`configureDurable`, else `DURABLE_BLOB_BUCKET`). */
+  blobs?: BlobStore;
 }
 
 const MAX_POLL_INTERVAL_MS = 1_000;
 
 /**
  * `GET /runs/{runId}?token=…[&wait=seconds]`: the stored response of a finished run, replayed
- * verbatim; for a run still going, a long-poll and then a 303 to the same URL (202 with
+ * verbatim (one larger than a Lambda may return: a 303 to a short-lived URL of its body); for a run still going, a long-poll and then a 303 to the same URL (202 with
  * `Prefer: respond-async`, answered at once when the run cannot change before the wait ends).
  */
 export function createResultsHandler(options: ResultsOptions = {}): (event: unknown, context?: Partial<Context>) => Promise<HttpResponse> {
@@ -76,7 +80,12 @@ export function createResultsHandler(options: ResultsOptions = {}): (event: unkn
     for (;;) {
       const run = await journal.getRun(runId);
       if (!run) return json(404, error('NotFound', `No run ${runId}.`), { [RUN_ID_HEADER]: runId });
-      if (TERMINAL_STATUSES.includes(run.status) && run.response) return run.response;
+      if (TERMINAL_STATUSES.includes(run.status) && run.response) {
+        const stored = await storedResponse(run.response, options.blobs ?? defaultBlobs());
+        if ('response' in stored) return stored.response;
+        // Larger than a Lambda may return: a 303 to a short-lived URL of the body.
+        return json(303, { runId, status: run.status, url: stored.url }, { location: stored.url, 'retry-after': '0', 'cache-control': 'no-store', [RUN_ID_HEADER]: runId });
+      }
       const now = Date.now();
       const wakeAt = run.wakeAt ? Date.parse(run.wakeAt) : undefined;
       if (now >= deadline || (respondAsync && idleBeyond(run.status, wakeAt, deadline))) {

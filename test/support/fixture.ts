@@ -36,7 +36,7 @@ type Handler = (event: never, context: never) => unknown;
 export async function durableFixture(defaults: DurableOptions = {}) {
   const journal = new MemoryJournal();
   const timer = new ManualTimer();
-  const results = createResultsHandler({ journal, tokenSecret: TOKEN_SECRET, pollIntervalMs: 10 });
+  const results = createResultsHandler({ journal, tokenSecret: TOKEN_SECRET, pollIntervalMs: 10, ...(defaults.blobs ? { blobs: defaults.blobs } : {}) });
   const wrap = (handler: Handler, options: DurableOptions = {}) => {
     const wrapped = middy()
       .use(durable({ journal, timer, tokenSecret: TOKEN_SECRET, backoff: { initial: 5 }, ...defaults, ...options }))
