@@ -102,6 +102,26 @@ describe('DurableEndpoints', () => {
     expect(Object.keys(variables.Variables).sort()).toEqual(['DURABLE_BLOB_BUCKET', 'DURABLE_TABLE', 'DURABLE_TOKEN_SECRET_ARN', 'NODE_OPTIONS']);
   });
 
+  it('keeps large payloads in a bucket: encrypted, public access blocked, TLS 1.2 only, expired per retention class, readable by presigned URL from pages', () => {
+    template.hasResourceProperties('AWS::S3::Bucket', {
+      BucketEncryption: { ServerSideEncryptionConfiguration: [{ ServerSideEncryptionByDefault: { SSEAlgorithm: 'AES256' } }] },
+      PublicAccessBlockConfiguration: { BlockPublicAcls: true, BlockPublicPolicy: true, IgnorePublicAcls: true, RestrictPublicBuckets: true },
+      OwnershipControls: { Rules: [{ ObjectOwnership: 'BucketOwnerEnforced' }] },
+      LifecycleConfiguration: {
+        Rules: [
+          ...[31, 92, 366, 1098].map((days) => ({ Id: `keep-${days}d`, Status: 'Enabled', ExpirationInDays: days, TagFilters: [{ Key: 'durable-keep', Value: `${days}d` }] })),
+          { Id: 'abort-incomplete-uploads', Status: 'Enabled', AbortIncompleteMultipartUpload: { DaysAfterInitiation: 1 } },
+        ],
+      },
+      CorsConfiguration: { CorsRules: [{ AllowedMethods: ['GET', 'HEAD'], AllowedOrigins: ['*'], MaxAge: 600 }] },
+    });
+    const [policy] = Object.values(template.findResources('AWS::S3::BucketPolicy')) as Resource[];
+    const denies = (policy!.Properties.PolicyDocument as { Statement: Statement[] }).Statement.filter((statement) => statement.Effect === 'Deny');
+    expect(denies.map((statement) => statement.Condition)).toEqual([{ Bool: { 'aws:SecureTransport': 'false' } }, { NumericLessThan: { 's3:TlsVersion': 1.2 } }]);
+    const [bucket] = Object.values(template.findResources('AWS::S3::Bucket')) as Resource[];
+    expect(bucket!.DeletionPolicy).toBe('Retain');
+  });
+
   it('generates the token secret', () => {
     template.hasResourceProperties('AWS::SecretsManager::Secret', {
       GenerateSecretString: { PasswordLength: 48, ExcludePunctuation: true },
