@@ -119,7 +119,7 @@ describe('DurableEndpoints', () => {
     const denies = (policy!.Properties.PolicyDocument as { Statement: Statement[] }).Statement.filter((statement) => statement.Effect === 'Deny');
     expect(denies.map((statement) => statement.Condition)).toEqual([{ Bool: { 'aws:SecureTransport': 'false' } }, { NumericLessThan: { 's3:TlsVersion': 1.2 } }]);
     const [bucket] = Object.values(template.findResources('AWS::S3::Bucket')) as Resource[];
-    expect(bucket!.DeletionPolicy).toBe('Retain');
+    expect((bucket as Resource & { DeletionPolicy?: string }).DeletionPolicy).toBe('Retain');
   });
 
   it('generates the token secret', () => {
