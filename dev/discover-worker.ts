@@ -24,6 +24,7 @@ try {
       format: payloadFormat(e.apiType),
       timeoutMs: e.timeoutMs,
       functionName: e.functionName,
+      ...(e.cors ? { cors: e.cors } : {}),
     })),
   );
   parentPort!.postMessage({ endpoints, sources: [...sources] });

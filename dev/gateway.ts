@@ -7,7 +7,9 @@ import type { Context } from 'aws-lambda';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { Readable } from 'node:stream';
 import type { HttpResponse } from '../sdk/core/http.ts';
+import { preflightHeaders, type ResolvedCors } from '../sdk/core/cors.ts';
 import { normalizeResponse } from '../sdk/endpoint/api-gateway.ts';
+import { LAMBDA_RESPONSE_BYTES } from '../sdk/payloads/offload.ts';
 import { httpApiEvent, lambdaContext, restApiEvent } from '../sdk/testing/index.ts';
 
 export type PayloadFormat = '2.0' | '1.0';
@@ -19,6 +21,8 @@ export interface GatewayRoute {
   /** The Lambda function's timeout; the context's remaining time counts down from it. */
   timeoutMs?: number;
   functionName?: string;
+  /** False: no CORS preflight for this route (the events route: server to server). Default true. */
+  cors?: boolean;
   invoke: (event: unknown, context: Context) => Promise<unknown>;
 }
 
@@ -30,12 +34,38 @@ export interface Gateway {
   routes: GatewayRoute[];
 }
 
-export function createGateway(routes: GatewayRoute[], options: { stage?: string; onTimeout?: (route: GatewayRoute) => void } = {}): Gateway {
+export interface GatewayOptions {
+  stage?: string;
+  onTimeout?: (route: GatewayRoute) => void;
+  /**
+   * Answer CORS preflights of these routes, as an HTTP API's `corsPreflight` or a REST API's
+   * `OPTIONS` methods do. The other answers' CORS headers are the handlers' own, as on AWS.
+   */
+  cors?: ResolvedCors;
+  /** Told when a handler returns more than a Lambda may (6 MB): API Gateway answers 502. */
+  onTooLarge?: (route: GatewayRoute, bytes: number) => void;
+}
+
+/** The size of what a Lambda returns for this result (its JSON); 0 for a streamed body, which has no such limit. */
+function lambdaResultBytes(result: unknown): number {
+  const body = (result as { body?: unknown } | null)?.body;
+  if (typeof body !== 'string' || body.length < 1024 * 1024) return 0;
+  return Buffer.byteLength(JSON.stringify(result));
+}
+
+export function createGateway(routes: GatewayRoute[], options: GatewayOptions = {}): Gateway {
   const compiled = routes.map((route) => ({ route, ...compileRoute(route.routeKey) }));
   return {
     routes,
     fetch: async (request) => {
       const url = new URL(request.url);
+      if (options.cors && request.method === 'OPTIONS' && request.headers.has('access-control-request-method')) {
+        const methods = compiled.filter((c) => c.route.cors !== false && c.regex.test(url.pathname)).map((c) => c.method);
+        if (methods.length === 0) return Response.json({ message: 'Not Found' }, { status: 404 });
+        // API Gateway answers a refused origin's preflight 204 without CORS headers: the browser refuses it.
+        const headers = preflightHeaders(options.cors, request.headers.get('origin') ?? undefined, methods.includes('ANY') ? ['*'] : [...new Set([...methods, 'OPTIONS'])]);
+        return new Response(null, { status: 204, headers });
+      }
       const match = findRoute(compiled, request.method, url.pathname);
       if (!match) return Response.json({ message: 'Not Found' }, { status: 404 });
       const { route, pathParameters } = match;
@@ -50,6 +80,12 @@ export function createGateway(routes: GatewayRoute[], options: { stage?: string;
           options.onTimeout?.(route);
           // What API Gateway answers when the integration does not respond in time.
           return Response.json({ message: route.format === '2.0' ? 'Service Unavailable' : 'Endpoint request timed out' }, { status: route.format === '2.0' ? 503 : 504 });
+        }
+        const bytes = lambdaResultBytes(result);
+        if (bytes > LAMBDA_RESPONSE_BYTES) {
+          options.onTooLarge?.(route, bytes);
+          // Lambda refuses to return more than 6 MB; API Gateway answers for the failed invocation.
+          return Response.json({ message: 'Internal Server Error' }, { status: 502 });
         }
         return toResponse(result, route.format);
       } catch (error) {

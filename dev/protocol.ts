@@ -1,5 +1,6 @@
 /** Messages between the dev server and its handler worker. */
 import type { EndpointDefinition, payloadFormat } from '../sdk/core/contract.ts';
+import type { CorsOptions } from '../sdk/core/cors.ts';
 import type { Level, LogFields, ResumeEvent } from '../sdk/index.ts';
 
 /** An endpoint as the app's constructs declared it, with API Gateway's payload format for its API type. */
@@ -12,6 +13,10 @@ export interface WorkerConfig {
   dynamoEndpoint: string;
   tableName: string;
   tokenSecret: string;
+  /** The construct's `cors` setting: the handlers add CORS headers to their answers, as on AWS. */
+  cors?: CorsOptions;
+  /** Where the handlers' large payloads go (`FileBlobStore`), in place of the construct's S3 bucket. */
+  blobsDir: string;
 }
 
 export type ToWorker =

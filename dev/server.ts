@@ -8,6 +8,7 @@ import { realpathSync } from 'node:fs';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import type { Server } from 'node:http';
 import { join, relative, resolve } from 'node:path';
+import { tmpdir } from 'node:os';
 import { createEventsHandler, createResultsHandler, DynamoJournal, LocalTimer, replayRun, RUN_ID_HEADER, type HttpResponse, type Level, type LogFields, type ResumeEvent } from '../sdk/index.ts';
 import { appFileFromCdkJson, discoverEndpoints, type DiscoveredApp } from './discover.ts';
 import { localDynamoClient, startDynamoLocal, type DynamoLocal } from './dynamodb-local.ts';
@@ -19,6 +20,10 @@ import { flowSummaries, isRunStatus, RUN_STATUSES, runDetail, runSummary } from 
 import { watchSources } from './watch.ts';
 import { sweepRuns } from '../sdk/routes/sweep.ts';
 import { INJECT_FAILURE_HEADER, ROUTES } from '../sdk/core/contract.ts';
+import { FileBlobStore } from '../sdk/payloads/file.ts';
+import { blobResponse, BLOBS_PATH } from './blobs.ts';
+import { LAMBDA_RESPONSE_BYTES } from '../sdk/payloads/offload.ts';
+import { resolveCors, type CorsOptions } from '../sdk/core/cors.ts';
 
 export interface DevServerOptions {
   /** The project: where cdk.json is and what is watched for changes. Default: the current directory. */
@@ -50,6 +55,11 @@ export interface DevServerOptions {
    * attempt that died with its worker). Default 1 s: local timers are exact.
    */
   sweepGraceMs?: number;
+  /**
+   * CORS for pages on other origins: preflights answered by the gateway, headers added by the
+   * handlers and the results route. Default: the construct's `cors` setting.
+   */
+  cors?: CorsOptions;
   /** Chaos testing only: deliver some resumes twice and some late, as AWS's timers may. Default: none. */
   timerFaults?: TimerFaults;
 }
@@ -116,20 +126,26 @@ async function serveEndpoints(
     invoke: options.timerFaults ? withTimerFaults(deliver, options.timerFaults, print) : deliver,
     onError: (error, event) => print(`✗ resume of run ${event.runId} failed: ${(error as Error).message}`),
   });
+  const cors = options.cors ?? endpoints.find((e) => e.cors)?.cors;
+  // The construct's S3 bucket, as files; the results route gives signed URLs of responses too
+  // large for a Lambda, served at /_durable/blobs/ as S3 serves presigned URLs.
+  const blobsDir = join(options.persistDir ? resolve(cwd, options.persistDir) : tmpdir(), `durable-blobs-${tableName}`);
+  let serverUrl = '';
+  const blobs = new FileBlobStore(blobsDir, { urls: { base: () => `${serverUrl}${BLOBS_PATH}`, secret: tokenSecret } });
   const runtime = new HandlerRuntime(
-    { endpoints, dynamoEndpoint, tableName, tokenSecret },
+    { endpoints, dynamoEndpoint, tableName, tokenSecret, blobsDir, ...(cors ? { cors } : {}) },
     { schedule: (event: ResumeEvent, at: Date) => void timer.schedule(event, at), log: (level, message, fields) => print(formatLog(level, message, fields)) },
   );
   await runtime.load();
 
   // Event streams are sent as they happen, as on a REST API with transfer mode STREAM.
-  const results = createResultsHandler({ journal, tokenSecret, defaultWaitSeconds: options.resultsWaitSeconds, streaming: true });
+  const results = createResultsHandler({ journal, tokenSecret, defaultWaitSeconds: options.resultsWaitSeconds, cors, blobs, streaming: true });
   const events = createEventsHandler({ journal, timer });
   const kitRoutes: GatewayRoute[] = [
     // A results Lambda that streams is given the longest timeout (15 minutes): its event streams last that long.
     { routeKey: ROUTES.results, format: '2.0', timeoutMs: 900_000, functionName: 'results', invoke: (event, context) => results(event, context) },
     // On AWS this route is IAM-authorized; the dev server listens on loopback only, like Inngest's.
-    { routeKey: ROUTES.events, format: '2.0', timeoutMs: 30_000, functionName: 'events', invoke: (event, context) => events(event, context) },
+    { routeKey: ROUTES.events, format: '2.0', timeoutMs: 30_000, functionName: 'events', cors: false, invoke: (event, context) => events(event, context) },
   ];
   const gatewayFor = (served: DevEndpoint[]) =>
     createGateway(
@@ -143,7 +159,11 @@ async function serveEndpoints(
         })),
         ...kitRoutes,
       ],
-      { onTimeout: (route) => print(`✗ ${route.routeKey} did not answer within API Gateway's integration timeout`) },
+      {
+        onTimeout: (route) => print(`✗ ${route.routeKey} did not answer within API Gateway's integration timeout`),
+        onTooLarge: (route, bytes) => print(`✗ ${route.routeKey} returned ${bytes} bytes; a Lambda returns at most ${LAMBDA_RESPONSE_BYTES} (API Gateway answers 502). Durable endpoints with a blob store send such responses through the results URL.`),
+        cors: resolveCors(cors),
+      },
     );
   let gateway = gatewayFor(endpoints);
   const serveNow = (next: DevEndpoint[]) => {
@@ -168,7 +188,12 @@ async function serveEndpoints(
       // Unauthenticated locally: refuse what a web page on another site could send from the browser.
       return Response.json({ error: `Cross-site requests to ${url.pathname} are refused by the dev server.` }, { status: 403 });
     }
-    let response = url.pathname === '/_durable' || url.pathname.startsWith('/_durable/') ? await api(request, url) : await gateway.fetch(request);
+    let response =
+      url.pathname.startsWith(`${BLOBS_PATH}/`) && request.method === 'GET'
+        ? await blobResponse(blobs, url)
+        : url.pathname === '/_durable' || url.pathname.startsWith('/_durable/')
+          ? await api(request, url)
+          : await gateway.fetch(request);
     if (response.status === 404 && request.method === 'GET' && !response.headers.has(RUN_ID_HEADER)) response = (await publicFile(publicDir, url.pathname)) ?? response;
     if (!url.pathname.startsWith('/_durable')) {
       const runId = response.headers.get(RUN_ID_HEADER);
@@ -181,6 +206,7 @@ async function serveEndpoints(
   const server: Server = await serve(handle, { port, hostname: options.hostname });
   const actualPort = (server.address() as { port: number }).port;
   const url = `http://localhost:${actualPort}`;
+  serverUrl = url;
 
   // The same sweep the sweeper Lambda runs on AWS: overdue runs (their timer died with a previous
   // server, their attempt with its worker) get a resume; runs that never progress are given up.
@@ -434,3 +460,4 @@ export function formatLog(level: Level, message: string, fields: LogFields): str
   if (runId !== undefined) parts.push(`run ${runId}`);
   return parts.join(' ');
 }
+

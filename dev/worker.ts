@@ -5,7 +5,7 @@
  */
 import { pathToFileURL } from 'node:url';
 import { parentPort, workerData } from 'node:worker_threads';
-import { configureDurable, DynamoJournal, setLogSink } from '../sdk/index.ts';
+import { configureDurable, DynamoJournal, FileBlobStore, setLogSink } from '../sdk/index.ts';
 import { headerFaults, lambdaContext } from '../sdk/testing/index.ts';
 import { localDynamoClient } from './dynamodb-local.ts';
 import type { FromWorker, ToWorker, WorkerConfig } from './protocol.ts';
@@ -26,6 +26,8 @@ configureDurable({
   faults: headerFaults,
   // The server sends a streamed body as it comes, like API Gateway's REST streaming.
   streaming: true,
+  cors: config.cors,
+  blobs: new FileBlobStore(config.blobsDir),
 });
 setLogSink((level, message, fields) => send({ type: 'log', level, message, fields: JSON.parse(JSON.stringify(fields)) }));
 

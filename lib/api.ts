@@ -1,12 +1,13 @@
-import { ArnFormat, Stack } from 'aws-cdk-lib';
-import { AuthorizationType, LambdaIntegration, type IAuthorizer, type IRestApi } from 'aws-cdk-lib/aws-apigateway';
-import type { HttpApi, HttpMethod, IHttpRouteAuthorizer } from 'aws-cdk-lib/aws-apigatewayv2';
+import { Annotations, ArnFormat, Duration, Stack, Validations } from 'aws-cdk-lib';
+import { AuthorizationType, LambdaIntegration, ResponseTransferMode, type IAuthorizer, type IRestApi } from 'aws-cdk-lib/aws-apigateway';
+import { CorsHttpMethod, type CfnApi, type CorsPreflightOptions, type HttpApi, type HttpMethod, type IHttpRouteAuthorizer } from 'aws-cdk-lib/aws-apigatewayv2';
 import { HttpIamAuthorizer } from 'aws-cdk-lib/aws-apigatewayv2-authorizers';
 import { HttpLambdaIntegration } from 'aws-cdk-lib/aws-apigatewayv2-integrations';
 import { Grant, type IGrantable } from 'aws-cdk-lib/aws-iam';
 import type { IFunction } from 'aws-cdk-lib/aws-lambda';
 import type { Construct } from 'constructs';
 import type { EndpointDefinition } from '../sdk/core/contract.ts';
+import type { ResolvedCors } from '../sdk/core/cors.ts';
 
 /** The API durable endpoints are routed on: an `HttpApi` (payload 2.0) or a `RestApi` (payload 1.0). */
 export type DurableApi = HttpApi | IRestApi;
@@ -39,7 +40,13 @@ export function urlOf(api: DurableApi): string | undefined {
   return isHttpApi(api) ? (api.url ?? api.apiEndpoint) : (api as { url?: string }).url;
 }
 
-export function addRoute(api: DurableApi, routeKey: string, fn: IFunction, authorizer?: RouteAuthorizer): void {
+/**
+ * Routes `routeKey` to `fn`. With `streamTimeout` (REST APIs only: callers check, see
+ * `streamTimeout()` in streaming.ts), the method's integration streams: response transfer mode
+ * STREAM, which invokes the function with `InvokeWithResponseStream` (the
+ * `response-streaming-invocations` URI), and waits up to `streamTimeout`.
+ */
+export function addRoute(api: DurableApi, routeKey: string, fn: IFunction, authorizer?: RouteAuthorizer, streamTimeout?: Duration): void {
   const { method, path } = parse(routeKey);
   if (isHttpApi(api)) {
     api.addRoutes({
@@ -49,10 +56,65 @@ export function addRoute(api: DurableApi, routeKey: string, fn: IFunction, autho
       authorizer: authorizer === 'iam' ? new HttpIamAuthorizer() : (authorizer as IHttpRouteAuthorizer | undefined),
     });
   } else {
+    // The permission LambdaIntegration adds (lambda:InvokeFunction for apigateway.amazonaws.com,
+    // scoped to the method) covers InvokeWithResponseStream: Lambda has no separate action for it.
+    const integration = new LambdaIntegration(fn, streamTimeout ? { responseTransferMode: ResponseTransferMode.STREAM, timeout: streamTimeout } : {});
     api.root
       .resourceForPath(path)
-      .addMethod(method, new LambdaIntegration(fn), authorizer === 'iam' ? { authorizationType: AuthorizationType.IAM } : { authorizer: authorizer as IAuthorizer | undefined });
+      .addMethod(method, integration, authorizer === 'iam' ? { authorizationType: AuthorizationType.IAM } : { authorizer: authorizer as IAuthorizer | undefined });
   }
+}
+
+/** An HTTP API's own CORS configuration: API Gateway answers the preflights of every route. */
+export function httpCorsPreflight(cors: ResolvedCors): CorsPreflightOptions {
+  return {
+    allowOrigins: [...cors.allowOrigins],
+    allowHeaders: [...cors.allowHeaders],
+    exposeHeaders: [...cors.exposeHeaders],
+    allowMethods: [CorsHttpMethod.ANY],
+    allowCredentials: cors.allowCredentials,
+    maxAge: Duration.seconds(cors.maxAge),
+  };
+}
+
+const warned = new WeakSet<HttpApi>();
+
+/**
+ * The preflight of the route's path: on an HTTP API, the API's CORS configuration (set here on an
+ * API made elsewhere unless it has its own); on a REST API, an `OPTIONS` method on the resource
+ * (a mock integration, no authorizer: browsers send preflights without credentials).
+ */
+export function addPreflight(api: DurableApi, routeKey: string, cors: ResolvedCors): void {
+  const { path } = parse(routeKey);
+  if (isHttpApi(api)) {
+    const cfn = api.node.defaultChild as CfnApi;
+    if (cfn.corsConfiguration === undefined) {
+      const options = httpCorsPreflight(cors);
+      cfn.corsConfiguration = {
+        allowOrigins: options.allowOrigins,
+        allowHeaders: options.allowHeaders,
+        exposeHeaders: options.exposeHeaders,
+        allowMethods: ['*'],
+        allowCredentials: options.allowCredentials,
+        maxAge: cors.maxAge,
+      };
+    } else if (!warned.has(api)) {
+      warned.add(api);
+      Annotations.of(api).addWarningV2('durable-endpoints:cors', `The HTTP API has its own CORS configuration (corsPreflight), which is kept: the cors setting of DurableEndpoints only sets the Lambdas' answers. Allow the headers durableFetch sends there (prefer, idempotency-key).`);
+    }
+    return;
+  }
+  const resource = api.root.resourceForPath(path);
+  if (resource.node.tryFindChild('OPTIONS')) return;
+  const method = resource.addCorsPreflight({
+    allowOrigins: [...cors.allowOrigins],
+    allowHeaders: [...cors.allowHeaders],
+    exposeHeaders: [...cors.exposeHeaders],
+    allowCredentials: cors.allowCredentials,
+    maxAge: Duration.seconds(cors.maxAge),
+  });
+  const reason = 'CORS preflight: browsers send it without credentials; it answers allowed origins, methods and headers from a mock integration and reaches no Lambda.';
+  for (const id of ['AwsSolutions-APIG4', 'AwsSolutions-COG4']) Validations.of(method).acknowledge({ id, reason });
 }
 
 /** The construct cdk-nag reports a route's findings on. */

@@ -3,6 +3,7 @@ import type { IAuthorizer, IRestApi } from 'aws-cdk-lib/aws-apigateway';
 import { HttpApi, LogGroupLogDestination, type HttpStage, type IHttpRouteAuthorizer } from 'aws-cdk-lib/aws-apigatewayv2';
 import type { Rule } from 'aws-cdk-lib/aws-events';
 import { Grant, type IGrantable, type Role } from 'aws-cdk-lib/aws-iam';
+import type { IBucket } from 'aws-cdk-lib/aws-s3';
 import type { IKey } from 'aws-cdk-lib/aws-kms';
 import type { IFunction } from 'aws-cdk-lib/aws-lambda';
 import type { BundlingOptions, NodejsFunction } from 'aws-cdk-lib/aws-lambda-nodejs';
@@ -13,13 +14,17 @@ import type { IStateMachine, StateMachine } from 'aws-cdk-lib/aws-stepfunctions'
 import { Construct } from 'constructs';
 import { resolve } from 'node:path';
 import { ENV, ROUTES, endpointRegistry, type EndpointDefinition } from '../sdk/core/contract.ts';
-import { addRoute, apiTypeOf, isRouteKey, routeScope, urlOf } from './api.ts';
+import { STREAMING_ENV } from '../sdk/endpoint/lambda-streaming.ts';
+import { resolveCors, type CorsOptions, type ResolvedCors } from '../sdk/core/cors.ts';
+import { addPreflight, addRoute, apiTypeOf, httpCorsPreflight, isRouteKey, routeScope, urlOf } from './api.ts';
 import { EventsRoute } from './events-route.ts';
 import { JournalTable } from './journal-table.ts';
+import { PayloadBucket } from './payload-bucket.ts';
 import { kitFunction, logGroup } from './kit-function.ts';
 import { ResultsRoute } from './results-route.ts';
 import { ResumeTimer } from './resume-timer.ts';
 import { separatePolicy } from './separate-policy.ts';
+import { STREAMING_ENVIRONMENT, streamTimeout, warnIfEdgeOptimized } from './streaming.ts';
 import { Sweeper } from './sweeper.ts';
 import { TokenSecret } from './token-secret.ts';
 
@@ -43,6 +48,22 @@ export interface DurableEndpointsProps {
   readonly removalPolicy?: RemovalPolicy;
   /** How long the functions', the API's and the timer's logs are kept. Default one month. */
   readonly logRetention?: RetentionDays;
+  /**
+   * CORS for pages on other origins than the API: allowed origins, request headers (default
+   * `content-type`, `authorization`, `idempotency-key`, `prefer`) and exposed response headers
+   * (default `location`, `retry-after`, `x-durable-run-id`, `preference-applied`), for the
+   * endpoints and the results route. API Gateway answers the preflights (an HTTP API's
+   * `corsPreflight`, `OPTIONS` methods on a REST API's resources); the Lambdas add
+   * `Access-Control-Allow-Origin` and `-Expose-Headers` to their answers (`DURABLE_CORS`), and the
+   * dev server does both from this same setting. Not on `POST /events` (IAM-signed, server to
+   * server). Default none: same-origin pages only.
+   */
+  readonly cors?: CorsOptions;
+  /**
+   * Your log bucket, for S3 server access logs of the payload bucket (`PayloadBucket`). Default
+   * none: only the kit's functions use that bucket, under IAM.
+   */
+  readonly payloadAccessLogs?: IBucket;
   /** The sweep of stuck runs (`Sweeper`), every minute. */
   readonly sweep?: {
     /** How long past due a live run must be before the sweeper re-arms it. Default 2 minutes. */
@@ -58,9 +79,18 @@ export interface DurableEndpointProps {
   /**
    * Default 29 seconds: API Gateway stops waiting at 30 (HTTP API) or 29 (REST) seconds, and the
    * endpoint decides how long to retry inline from the Lambda's remaining time, so the function
-   * must not outlive the gateway.
+   * must not outlive the gateway. With `streaming`, the function's and the integration's timeout:
+   * default and at most 15 minutes, how long API Gateway lets a response stream.
    */
   readonly timeout?: Duration;
+  /**
+   * Stream the response (REST APIs only): the method's integration uses response transfer mode
+   * STREAM and Lambda's response-streaming invocation, waits up to `timeout`, and the function gets
+   * `DURABLE_STREAMING=1`, so that `durable()` answers a request with `Accept: text/event-stream`
+   * as a stream of events. The handler must be exported through `streamingHandler` (see
+   * docs/deploy.md). An HTTP API cannot stream: `addEndpoint` throws. Default false.
+   */
+  readonly streaming?: boolean;
   /** Default 512 MB. */
   readonly memorySize?: number;
   /** Added to the environment the construct sets (`endpointEnvironment()`). */
@@ -87,6 +117,8 @@ export interface DurableEndpointProps {
 
 /** An endpoint `addEndpoint` added: what the dev server serves (the contract's definition), and its function. */
 export interface DurableEndpointDefinition extends EndpointDefinition {
+  /** Whether the method streams (`streaming`): the dev server then streams it too. */
+  streaming: boolean;
   function: NodejsFunction;
 }
 
@@ -114,6 +146,8 @@ export function registeredDurableEndpoints(): DurableEndpoints[] {
 export class DurableEndpoints extends Construct {
   /** The journal: runs and steps, `pk`/`sk` strings, TTL on `ttl`. */
   readonly table: JournalTable;
+  /** Payloads too large for a journal item (`PayloadBucket`): request bodies, step results and responses over 100 KB. */
+  readonly payloads: PayloadBucket;
   readonly api: HttpApi | IRestApi;
   readonly apiType: 'http' | 'rest';
   /** The API's stage when the construct created the API. */
@@ -156,14 +190,17 @@ export class DurableEndpoints extends Construct {
   /** One per `addEndpoint`, in order: what the dev server serves. */
   readonly endpoints: DurableEndpointDefinition[] = [];
   private readonly props: DurableEndpointsProps;
+  private readonly cors?: ResolvedCors;
 
   constructor(scope: Construct, id: string, props: DurableEndpointsProps = {}) {
     super(scope, id);
     this.props = props;
+    this.cors = resolveCors(props.cors);
     const { encryptionKey, removalPolicy = RemovalPolicy.RETAIN, logRetention } = props;
 
     this.table = new JournalTable(this, 'Journal', { encryptionKey, removalPolicy });
     this.tokenSecret = new TokenSecret(this, 'TokenSecret', { encryptionKey, removalPolicy });
+    this.payloads = new PayloadBucket(this, 'Payloads', { encryptionKey, removalPolicy, accessLogs: props.payloadAccessLogs });
     // 'Default' leaves this construct out of the timer's logical IDs, which keep the values they
     // had before ResumeTimer existed: a new logical ID would replace the schedule group, deleting
     // the schedules of sleeping runs on the next deploy.
@@ -176,7 +213,11 @@ export class DurableEndpoints extends Construct {
     if (props.api) {
       this.api = props.api;
     } else {
-      const api = new HttpApi(this, 'Api', { createDefaultStage: false, description: 'durable-endpoints' });
+      const api = new HttpApi(this, 'Api', {
+        createDefaultStage: false,
+        description: 'durable-endpoints',
+        corsPreflight: this.cors && httpCorsPreflight(this.cors),
+      });
       this.accessLogGroup = logGroup(this, 'AccessLogs', props);
       this.stage = api.addStage('DefaultStage', {
         stageName: '$default',
@@ -189,7 +230,7 @@ export class DurableEndpoints extends Construct {
     this.url = this.stage?.url ?? urlOf(this.api);
 
     const routeProps = { api: this.api, table: this.table, logRetention, removalPolicy };
-    this.resultsRoute = new ResultsRoute(this, 'Results', { ...routeProps, tokenSecret: this.tokenSecret });
+    this.resultsRoute = new ResultsRoute(this, 'Results', { ...routeProps, tokenSecret: this.tokenSecret, payloads: this.payloads, cors: props.cors });
     this.resultsFunction = this.resultsRoute.function;
     this.eventsRoute = new EventsRoute(this, 'Events', { ...routeProps, timer: this.timer });
     this.eventsFunction = this.eventsRoute.function;
@@ -221,6 +262,8 @@ export class DurableEndpoints extends Construct {
       [ENV.timerStateMachineArn]: this.timerStateMachine.stateMachineArn,
       [ENV.schedulerGroup]: this.scheduleGroup.scheduleGroupName,
       [ENV.schedulerRoleArn]: this.schedulerRole.roleArn,
+      [ENV.blobBucket]: this.payloads.bucketName,
+      ...(this.cors ? { [ENV.cors]: JSON.stringify(this.cors) } : {}),
     };
   }
 
@@ -232,6 +275,7 @@ export class DurableEndpoints extends Construct {
    */
   grantEndpoint(fn: IFunction): Grant {
     const journal = this.table.grantEndpointAccess(fn);
+    const payloads = this.payloads.grantEndpointAccess(fn);
     const secret = this.tokenSecret.grantRead(fn);
     const timers = this.timer.grantArm(fn);
     // Immediate resumes invoke the function itself. In a policy of its own: the function depends
@@ -242,6 +286,7 @@ export class DurableEndpoints extends Construct {
       resourceArns: [fn.functionArn],
     });
     return journal
+      .combine(payloads)
       .combine(secret)
       .combine(timers)
       .combine(invokeSelf)
@@ -284,6 +329,9 @@ export class DurableEndpoints extends Construct {
         `DurableEndpoints.addEndpoint(${routeKey}): ${ENV.dev} turns on fault injection, which only the local dev server may use; remove it from \`environment\`.`,
       );
     }
+    if (props.environment && STREAMING_ENV in props.environment) {
+      throw new Error(`DurableEndpoints.addEndpoint(${routeKey}): pass \`streaming: true\` instead of ${STREAMING_ENV}: the method's integration must stream too.`);
+    }
     if (props.public !== undefined && props.authorizer) {
       throw new Error(`DurableEndpoints.addEndpoint: ${routeKey} has an authorizer, so it is not public: drop \`public\` or \`authorizer\`.`);
     }
@@ -292,7 +340,8 @@ export class DurableEndpoints extends Construct {
     }
     const entry = resolve(props.entry);
     const handler = props.handler ?? 'handler';
-    const timeout = props.timeout ?? Duration.seconds(29);
+    const streaming = props.streaming ?? false;
+    const timeout = streaming ? streamTimeout(routeKey, this.apiType, props.timeout) : (props.timeout ?? Duration.seconds(29));
     const id = routeKey.replace(/[^A-Za-z0-9{}_-]+/g, '-');
     const fn = kitFunction(this, { function: id, role: `${id}Role`, logGroup: `${id}Logs` }, {
       logRetention: this.props.logRetention,
@@ -302,18 +351,30 @@ export class DurableEndpoints extends Construct {
       timeout,
       memorySize: props.memorySize ?? 512,
       bundling: props.bundling,
-      environment: { ...props.environment, ...this.endpointEnvironment() },
+      environment: { ...props.environment, ...this.endpointEnvironment(), ...(streaming ? STREAMING_ENVIRONMENT : {}) },
     });
     this.grantEndpoint(fn);
     for (const stateMachine of props.stateMachines ?? []) stateMachine.grantStartExecution(fn);
     this.watchExecutions(...(props.stateMachines ?? []));
 
-    addRoute(this.api, routeKey, fn, props.authorizer);
+    addRoute(this.api, routeKey, fn, props.authorizer, streaming ? timeout : undefined);
+    if (streaming) warnIfEdgeOptimized(this.api as IRestApi, routeScope(this.api, routeKey));
+    if (this.cors) addPreflight(this.api, routeKey, this.cors);
     if (props.public !== undefined) {
       const route = Validations.of(routeScope(this.api, routeKey));
       for (const id of this.apiType === 'http' ? ['AwsSolutions-APIG4'] : ['AwsSolutions-APIG4', 'AwsSolutions-COG4']) route.acknowledge({ id, reason: props.public });
     }
-    this.endpoints.push({ routeKey, entry, handler, apiType: this.apiType, timeoutMs: timeout.toMilliseconds(), functionName: fn.node.path, function: fn });
+    this.endpoints.push({
+      routeKey,
+      entry,
+      handler,
+      apiType: this.apiType,
+      timeoutMs: timeout.toMilliseconds(),
+      functionName: fn.node.path,
+      streaming,
+      function: fn,
+      ...(this.cors ? { cors: this.cors } : {}),
+    });
     return fn;
   }
 }

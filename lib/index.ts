@@ -7,6 +7,7 @@ export {
 } from './durable-endpoints.ts';
 export { JournalTable, type JournalTableProps } from './journal-table.ts';
 export { TokenSecret, type TokenSecretProps } from './token-secret.ts';
+export { PayloadBucket, type PayloadBucketProps } from './payload-bucket.ts';
 export { ResumeTimer, type ResumeTimerProps } from './resume-timer.ts';
 export { ResultsRoute, type ResultsRouteProps } from './results-route.ts';
 export { EventsRoute, type EventsRouteProps } from './events-route.ts';

@@ -78,6 +78,14 @@ export class JournalTable extends Table {
   }
 
   /**
+   * What the results route calls when it streams (on a REST API): `GetItem` on the run item, and
+   * `Query` on the run's items, which hold the streamed chunks it replays. Read-only.
+   */
+  grantResultsStreamAccess(grantee: IGrantable): Grant {
+    return this.withKey(this.onTable(grantee, 'dynamodb:GetItem', 'dynamodb:Query'), grantee, 'kms:Decrypt');
+  }
+
+  /**
    * What the events route calls: it records an event (PutItem), queries waiters and recent events,
    * completes a waiting step in a transaction of UpdateItem (the step) and DeleteItem (the waiter),
    * then reads the step back (GetItem).

@@ -1,5 +1,4 @@
 export { durable, durableHandler, type DurableMiddleware } from './endpoint/middleware.ts';
-export { executionModeDurableStream, streamify } from './endpoint/streaming.ts';
 export { step } from './engine/step.ts';
 export { stream, MAX_STEP_STREAM_BYTES } from './engine/stream.ts';
 export {
@@ -32,6 +31,7 @@ export type { StepOptions, BackoffOptions } from './engine/retries.ts';
 export type { FaultInjector } from './engine/attempt.ts';
 export { systemClock, type Clock } from './core/clock.ts';
 export { createResultsHandler, type ResultsOptions } from './routes/results.ts';
+export { streamingHandler, type StreamableResponse } from './endpoint/lambda-streaming.ts';
 export { replayRun } from './routes/replay.ts';
 export { createEventsHandler, type EventsOptions } from './routes/events.ts';
 export type { DurableEvent, WaitForEventOptions } from './engine/events.ts';
@@ -53,6 +53,9 @@ export { RUN_ID_HEADER, IDEMPOTENCY_KEY_HEADER, INJECT_FAILURE_HEADER, EVENT_STR
 export type { Duration } from './core/duration.ts';
 export { DynamoJournal, type DynamoJournalOptions } from './journal/dynamodb.ts';
 export type { Journal, JournalWrite, Fence, RunFilter } from './journal/journal.ts';
+export { MemoryBlobStore, type BlobStore, type BlobEncoding, type BlobUrlOptions } from './payloads/blob-store.ts';
+export { FileBlobStore, type FileBlobUrls } from './payloads/file.ts';
+export { S3BlobStore, type S3BlobStoreOptions } from './payloads/s3.ts';
 export type { RunRecord, StepRecord, RunStatus, StepStatus, LoadedRun, EventWaiter, ReceivedEvent, FlowKind, FlowRef, FlowState, LimitedBy, QueueEntry, RolledBack, TailEvent, RunProgress } from './core/records.ts';
 export type { RequestSnapshot, HttpResponse, StreamingResponse } from './core/http.ts';
 export type { RunStreamEvent, StreamedResponse } from './core/event-stream.ts';

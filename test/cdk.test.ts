@@ -95,11 +95,31 @@ describe('DurableEndpoints', () => {
     });
   });
 
-  it('gives the results Lambda only the table and the secret', () => {
+  it('gives the results Lambda only the table, the secret and the payload bucket', () => {
     const variables = (template.toJSON().Resources[logicalId(stack, durable.resultsFunction)] as Resource).Properties.Environment as {
       Variables: Record<string, unknown>;
     };
-    expect(Object.keys(variables.Variables).sort()).toEqual(['DURABLE_TABLE', 'DURABLE_TOKEN_SECRET_ARN', 'NODE_OPTIONS']);
+    expect(Object.keys(variables.Variables).sort()).toEqual(['DURABLE_BLOB_BUCKET', 'DURABLE_TABLE', 'DURABLE_TOKEN_SECRET_ARN', 'NODE_OPTIONS']);
+  });
+
+  it('keeps large payloads in a bucket: encrypted, public access blocked, TLS 1.2 only, expired per retention class, readable by presigned URL from pages', () => {
+    template.hasResourceProperties('AWS::S3::Bucket', {
+      BucketEncryption: { ServerSideEncryptionConfiguration: [{ ServerSideEncryptionByDefault: { SSEAlgorithm: 'AES256' } }] },
+      PublicAccessBlockConfiguration: { BlockPublicAcls: true, BlockPublicPolicy: true, IgnorePublicAcls: true, RestrictPublicBuckets: true },
+      OwnershipControls: { Rules: [{ ObjectOwnership: 'BucketOwnerEnforced' }] },
+      LifecycleConfiguration: {
+        Rules: [
+          ...[31, 92, 366, 1098].map((days) => ({ Id: `keep-${days}d`, Status: 'Enabled', ExpirationInDays: days, TagFilters: [{ Key: 'durable-keep', Value: `${days}d` }] })),
+          { Id: 'abort-incomplete-uploads', Status: 'Enabled', AbortIncompleteMultipartUpload: { DaysAfterInitiation: 1 } },
+        ],
+      },
+      CorsConfiguration: { CorsRules: [{ AllowedMethods: ['GET', 'HEAD'], AllowedOrigins: ['*'], MaxAge: 600 }] },
+    });
+    const [policy] = Object.values(template.findResources('AWS::S3::BucketPolicy')) as Resource[];
+    const denies = (policy!.Properties.PolicyDocument as { Statement: Statement[] }).Statement.filter((statement) => statement.Effect === 'Deny');
+    expect(denies.map((statement) => statement.Condition)).toEqual([{ Bool: { 'aws:SecureTransport': 'false' } }, { NumericLessThan: { 's3:TlsVersion': 1.2 } }]);
+    const [bucket] = Object.values(template.findResources('AWS::S3::Bucket')) as Resource[];
+    expect((bucket as Resource & { DeletionPolicy?: string }).DeletionPolicy).toBe('Retain');
   });
 
   it('generates the token secret', () => {
@@ -161,7 +181,7 @@ describe('DurableEndpoints', () => {
     expect(Object.values(template.findResources('AWS::IAM::Role')).flatMap((r) => (r as Resource).Properties.ManagedPolicyArns ?? [])).toEqual([]);
   });
 
-  it('lets the endpoint read and write the journal, read the secret, arm timers and invoke itself, and nothing else', () => {
+  it('lets the endpoint read and write the journal and its runs\' payloads, read the secret, arm timers and invoke itself, and nothing else', () => {
     expect(actionsOf(statementsOf(template, fnRole))).toEqual([
       'dynamodb:BatchWriteItem',
       'dynamodb:ConditionCheckItem',
@@ -174,10 +194,20 @@ describe('DurableEndpoints', () => {
       'lambda:InvokeFunction',
       'logs:CreateLogStream',
       'logs:PutLogEvents',
+      's3:GetObject',
+      's3:ListBucket',
+      's3:PutObject',
+      's3:PutObjectTagging',
       'scheduler:CreateSchedule',
       'secretsmanager:DescribeSecret',
       'secretsmanager:GetSecretValue',
       'states:StartExecution',
+    ]);
+    const bucket = logicalId(stack, durable.payloads.bucket);
+    const s3 = statementsOf(template, fnRole).filter((s) => [s.Action].flat().some((a) => String(a).startsWith('s3:')));
+    expect(s3).toEqual([
+      expect.objectContaining({ Action: ['s3:PutObject', 's3:PutObjectTagging', 's3:GetObject'], Resource: { 'Fn::Join': ['', [{ 'Fn::GetAtt': [bucket, 'Arn'] }, '/runs/*']] } }),
+      expect.objectContaining({ Action: 's3:ListBucket', Resource: { 'Fn::GetAtt': [bucket, 'Arn'] }, Condition: { StringLike: { 's3:prefix': ['runs/*'] } } }),
     ]);
     const passRole = statementsOf(template, fnRole).find((s) => s.Action === 'iam:PassRole')!;
     expect(passRole.Resource).toEqual({ 'Fn::GetAtt': [logicalId(stack, durable.schedulerRole), 'Arn'] });
@@ -185,8 +215,8 @@ describe('DurableEndpoints', () => {
 
   it('lets the results Lambda read, and not write, the table and the secret', () => {
     const actions = actionsOf(statementsOf(template, resultsRole));
-    expect(actions).toEqual(['dynamodb:GetItem', 'logs:CreateLogStream', 'logs:PutLogEvents', 'secretsmanager:DescribeSecret', 'secretsmanager:GetSecretValue']);
-    const writes = actions.filter((a) => /^(dynamodb|secretsmanager):(Put|Update|Delete|BatchWrite|Create|Restore|TransactWrite)/.test(a));
+    expect(actions).toEqual(['dynamodb:GetItem', 'logs:CreateLogStream', 'logs:PutLogEvents', 's3:GetObject', 'secretsmanager:DescribeSecret', 'secretsmanager:GetSecretValue']);
+    const writes = actions.filter((a) => /^(dynamodb|secretsmanager|s3):(Put|Update|Delete|BatchWrite|Create|Restore|TransactWrite)/.test(a));
     expect(writes).toEqual([]);
   });
 
@@ -196,7 +226,7 @@ describe('DurableEndpoints', () => {
 
   it('describes each endpoint for the dev server', () => {
     expect(durable.endpoints).toEqual([
-      { routeKey: 'POST /process', entry: ENTRY, handler: 'handler', apiType: 'http', timeoutMs: 29_000, functionName: 'Test/Durable/POST-process', function: fn },
+      { routeKey: 'POST /process', entry: ENTRY, handler: 'handler', apiType: 'http', timeoutMs: 29_000, functionName: 'Test/Durable/POST-process', streaming: false, function: fn },
     ]);
   });
 
@@ -343,5 +373,37 @@ describe('DurableEndpoints options', () => {
     const eventsId = Object.entries(template.findResources('AWS::ApiGateway::Resource')).find(([, r]) => r === events)![0];
     expect(methods.filter((m) => m.AuthorizationType === 'AWS_IAM')).toEqual([expect.objectContaining({ HttpMethod: 'POST', ResourceId: { Ref: eventsId } })]);
     expect(durable.endpoints[0]!.apiType).toBe('rest');
+  });
+
+  it('with cors, lets the HTTP API answer preflights and passes the same setting to the endpoints, the results Lambda and the dev server', () => {
+    const cors = { allowOrigins: ['https://app.example.com'] };
+    const { durable, template } = synth(() => ({ cors }));
+    template.hasResourceProperties('AWS::ApiGatewayV2::Api', {
+      CorsConfiguration: {
+        AllowOrigins: ['https://app.example.com'],
+        AllowHeaders: ['content-type', 'authorization', 'idempotency-key', 'prefer'],
+        ExposeHeaders: ['location', 'retry-after', 'x-durable-run-id', 'preference-applied'],
+        AllowMethods: ['*'],
+      },
+    });
+    const variables = Object.values(template.findResources('AWS::Lambda::Function')).map((f) => ((f as Resource).Properties.Environment as { Variables?: Record<string, string> } | undefined)?.Variables ?? {});
+    const withCors = variables.filter((v) => v.DURABLE_CORS);
+    expect(withCors).toHaveLength(2); // the endpoint and the results Lambda; not the events Lambda or the sweeper
+    expect(JSON.parse(withCors[0]!.DURABLE_CORS!)).toMatchObject({ allowOrigins: cors.allowOrigins, exposeHeaders: expect.arrayContaining(['location']) });
+    expect(durable.endpoints[0]!.cors).toMatchObject(cors);
+  });
+
+  it('with cors on a REST API, adds an OPTIONS preflight to the results route and each endpoint, not to POST /events', () => {
+    const { template } = synth((s) => ({ api: new RestApi(s, 'MyRestApi'), cors: { allowOrigins: ['https://app.example.com'] } }));
+    const resources = template.findResources('AWS::ApiGateway::Resource');
+    const options = Object.values(template.findResources('AWS::ApiGateway::Method')).map((r) => (r as Resource).Properties).filter((m) => m.HttpMethod === 'OPTIONS');
+    const pathOf = (m: Resource['Properties']) => (resources[(m.ResourceId as { Ref: string }).Ref] as Resource).Properties.PathPart;
+    expect(options.map(pathOf).sort()).toEqual(['process', '{runId}']);
+    expect(JSON.stringify(options[0]!.Integration)).toContain("'https://app.example.com'");
+  });
+
+  it('refuses cors settings browsers would refuse', () => {
+    expect(() => synth(() => ({ cors: { allowOrigins: ['*'], allowCredentials: true } }))).toThrow(/allowCredentials/);
+    expect(() => synth(() => ({ cors: { allowOrigins: ['https://app.example.com/path'] } }))).toThrow(/not an origin/);
   });
 });

@@ -15,10 +15,15 @@ describe('durableFetch in Chromium, on a page served by the dev server', () => {
     await server?.close();
   });
 
-  it('calls /process with an injected failure and shows the final result; onStatus reported retrying', async () => {
+  it('calls /process with an injected failure, gets 202 (Prefer: respond-async) instead of a hidden 303, reports retrying and running, and shows the final result', async () => {
     const page = await browser.newPage();
     const errors: string[] = [];
     page.on('pageerror', (error) => errors.push(error.message));
+    const answers: string[] = [];
+    page.on('response', (response) => {
+      const path = new URL(response.url()).pathname;
+      if (path === '/process' || path.startsWith('/runs/')) answers.push(`${response.status()} ${path.replace(/[0-9A-Z]{26}$/, ':id')} ${response.headers()['preference-applied'] ?? ''}`.trim());
+    });
     await page.goto(`${server.url}/`);
 
     await page.check('#inject');
@@ -29,9 +34,12 @@ describe('durableFetch in Chromium, on a page served by the dev server', () => {
     const statuses = await page.locator('#statuses li').allTextContents();
     expect(statuses[0]).toMatch(/^POST \/process sent · \d+\.\d s$/);
     expect(statuses[1]).toMatch(/^retrying \(run [0-9A-Z]{26}\) · \d+\.\d s$/);
+    expect(statuses).toContainEqual(expect.stringMatching(/^running \(run [0-9A-Z]{26}\)/));
     expect(statuses).toContainEqual(expect.stringMatching(/^completed \(run [0-9A-Z]{26}\)/));
     expect(statuses.at(-1)).toMatch(/^HTTP 200 · \d+\.\d s$/);
     expect(await page.locator('#waiting').isHidden()).toBe(true);
+    expect(answers[0]).toBe('202 /process respond-async');
+    expect(answers.at(-1)).toBe('200 /runs/:id');
     expect(errors).toEqual([]);
   });
 

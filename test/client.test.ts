@@ -252,6 +252,25 @@ describe('durableFetch', () => {
     expect(requestsSince(from)).toEqual(['POST /quick', `GET /runs/${runId}`]);
   });
 
+  it("with redirects: 'respond-async' (browsers' default) asks for 202, polls the results URL itself and reports every status", async () => {
+    const log = statusLog();
+    const from = api.received.length;
+
+    const response = await durableFetch(`${api.url}/quick`, {
+      ...postJson({ order: 17 }, { 'x-durable-inject-failure': 'work:1' }),
+      redirects: 'respond-async',
+      onStatus: log.onStatus,
+    });
+
+    expect(response.status).toBe(200);
+    expect(await response.json()).toEqual({ echoed: { order: 17 } });
+    const runId = response.headers.get('x-durable-run-id')!;
+    expect(log.statuses()).toEqual(['retrying', 'running', 'completed']);
+    expect(log.events[0]).toEqual({ status: 'retrying', runId, resultUrl: expect.stringContaining(`/runs/${runId}?token=`), retryAfter: expect.any(Number) });
+    expect(requestsSince(from)).toEqual(['POST /quick', `GET /runs/${runId}`]);
+    expect(api.received.slice(from).map((r) => r.headers.prefer)).toEqual(['respond-async', 'respond-async']);
+  });
+
   it('is ES modules that import only each other, which work as served to a browser once their types are stripped', async () => {
     const dir = await mkdtemp(join(tmpdir(), 'client-'));
     try {

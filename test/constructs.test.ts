@@ -69,11 +69,17 @@ describe('a function of your own, made durable with grantEndpoint', () => {
       'dynamodb:Query',
       'dynamodb:UpdateItem',
       'iam:PassRole',
-      'kms:Decrypt',
+      'kms:Decrypt', // the table's and the secret's use of the key
+      'kms:Decrypt', // the payload bucket's (its own statement)
       'kms:DescribeKey',
       'kms:Encrypt',
       'kms:GenerateDataKey',
+      'kms:GenerateDataKey',
       'lambda:InvokeFunction',
+      's3:GetObject',
+      's3:ListBucket',
+      's3:PutObject',
+      's3:PutObjectTagging',
       'scheduler:CreateSchedule',
       'secretsmanager:DescribeSecret',
       'secretsmanager:GetSecretValue',
@@ -97,6 +103,7 @@ describe('a function of your own, made durable with grantEndpoint', () => {
 
     expect(variables(own)).toEqual(endpointVariables);
     expect(Object.keys(endpointVariables).sort()).toEqual([
+      'DURABLE_BLOB_BUCKET',
       'DURABLE_SCHEDULER_GROUP',
       'DURABLE_SCHEDULER_ROLE_ARN',
       'DURABLE_TABLE',

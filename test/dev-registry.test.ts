@@ -43,6 +43,7 @@ describe('the app as the dev server loads it', () => {
       apiType: 'http',
       timeoutMs: 29_000,
       functionName: 'DurableEndpointsExample/Durable/POST-process',
+      streaming: false,
       function: expect.any(NodejsFunction),
     });
     expect(Stack.of(endpoint!.function).bundlingRequired).toBe(false);

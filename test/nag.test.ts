@@ -41,16 +41,22 @@ describe('cdk-nag AwsSolutions on the example app', () => {
     // the examples need, not the app's whole route list.
     const routes = durable.endpoints.length;
     const scheduleWildcard = /^AwsSolutions-IAM5\[Resource::arn:<AWS::Partition>:scheduler:.*:schedule\/.+\/\*\]$/;
+    const runPayloads = /^AwsSolutions-IAM5\[Resource::<DurablePayloads[0-9A-F]{8}\.Arn>\/runs\/\*\]$/;
+    const kind = (id: string) => (scheduleWildcard.test(id) ? 'IAM5 schedules' : runPayloads.test(id) ? 'IAM5 run payloads' : id);
 
-    expect([...new Set(acknowledged.map((a) => (scheduleWildcard.test(a.id) ? 'IAM5 schedules' : a.id)))].sort()).toEqual([
+    expect([...new Set(acknowledged.map((a) => kind(a.id)))].sort()).toEqual([
       'AwsSolutions-APIG4', // the results route (HMAC token in the URL) and the public routes
       'AwsSolutions-IAM5[Resource::*]', // Step Functions log delivery
+      'AwsSolutions-S1', // no server access logs on the payload bucket unless payloadAccessLogs names one
       'AwsSolutions-SF2', // no X-Ray on the timer
       'AwsSolutions-SMG4', // no automatic rotation of the token secret
       'AwsSolutions-SQS3', // the events dead-letter queue has none behind it
+      'IAM5 run payloads', // objects under runs/<runId>/ of the payload bucket
       'IAM5 schedules', // each endpoint's schedules
     ]);
     expect(acknowledged.filter((a) => scheduleWildcard.test(a.id))).toHaveLength(routes);
+    // Each endpoint's role, and the results route's.
+    expect(acknowledged.filter((a) => runPayloads.test(a.id))).toHaveLength(routes + 1);
     const open = acknowledged.filter((a) => a.id === 'AwsSolutions-APIG4');
     expect(open).toHaveLength(1 + routes);
     expect(open.map((a) => a.path)).toEqual(
@@ -117,5 +123,18 @@ describe('cdk-nag on a REST API', () => {
     expect(() => other.synth()).toThrow(/AwsSolutions-APIG/); // the bare RestApi itself has findings (logging, WAF, validation)
     const paths = report(other.outdir).pluginReports.flatMap((r) => r.violations.flatMap((v) => v.violatingConstructs.map((c) => c.constructPath)));
     expect(paths.filter((p) => p.includes('runs') || p.includes('events'))).toEqual([]);
+  });
+
+  it('finds nothing to say about the CORS preflights it adds (OPTIONS on the results route and each endpoint)', () => {
+    const other = new App({ context: { 'aws:cdk:bundling-stacks': [] } });
+    const stack = new Stack(other, 'RestCors');
+    const durable = new DurableEndpoints(stack, 'Durable', { api: new RestApi(stack, 'Api'), cors: { allowOrigins: ['https://app.example.com'] } });
+    durable.addEndpoint('POST /x', { entry: fileURLToPath(new URL('../examples/process.ts', import.meta.url)), authorizer: undefined });
+    Validations.of(other).addPlugins(new nag.AwsSolutionsChecks(other));
+
+    expect(() => other.synth()).toThrow(/AwsSolutions-APIG/);
+    const paths = report(other.outdir).pluginReports.flatMap((r) => r.violations.flatMap((v) => v.violatingConstructs.map((c) => c.constructPath)));
+    expect(paths.filter((p) => p.includes('OPTIONS'))).toEqual([]);
+    expect(paths.filter((p) => p.includes('runs'))).toEqual([]);
   });
 });

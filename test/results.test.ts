@@ -3,7 +3,7 @@ import { createResultsHandler, RetryAfterError, signToken, step } from '../sdk/i
 import { body, durableFixture, httpApiEvent, lambdaContext, TOKEN_SECRET } from './support/fixture.ts';
 
 /** A run that suspends on its first attempt and completes on the resume. */
-async function suspendedRun() {
+async function suspendedRun(headers: Record<string, string> = {}) {
   const fixture = await durableFixture();
   let fail = true;
   const handler = fixture.wrap(async () => {
@@ -13,7 +13,7 @@ async function suspendedRun() {
     });
     return { statusCode: 200, headers: { 'content-type': 'text/plain' }, body: 'finished' };
   });
-  const first = await handler(httpApiEvent({ method: 'POST', path: '/p', body: {} }));
+  const first = await handler(httpApiEvent({ method: 'POST', path: '/p', body: {}, headers }));
   const runId = first.headers!['x-durable-run-id']!;
   const finish = async () => {
     fail = false;
@@ -58,6 +58,26 @@ describe('GET /runs/{runId}', () => {
     expect(self.searchParams.get('wait')).toBe('1');
     expect(Number(response.headers!['retry-after'])).toBeGreaterThanOrEqual(1);
     expect(body(response)).toMatchObject({ runId, status: 'running' });
+  });
+
+  it('with Prefer: respond-async, answers 202 to itself instead of 303, with the same headers and body and Preference-Applied', async () => {
+    const { result, location, runId } = await suspendedRun();
+
+    const response = await result(location, 0, { prefer: 'respond-async' });
+
+    expect(response.statusCode).toBe(202);
+    expect(response.headers).toMatchObject({ 'preference-applied': 'respond-async', 'x-durable-run-id': runId, location: expect.stringContaining(`/runs/${runId}?token=`) });
+    expect(Number(response.headers!['retry-after'])).toBeGreaterThanOrEqual(1);
+    expect(body(response)).toEqual({ runId, status: 'running', resultUrl: response.headers!.location });
+  });
+
+  it('with Prefer: respond-async, the endpoint answers a run that goes on with 202 instead of 303, same Location, Retry-After, run id and body', async () => {
+    const { first, runId } = await suspendedRun({ prefer: 'wait=10, respond-async' });
+
+    expect(first.statusCode).toBe(202);
+    expect(first.headers).toMatchObject({ 'preference-applied': 'respond-async', 'x-durable-run-id': runId, location: expect.stringContaining(`/runs/${runId}?token=`) });
+    expect(Number(first.headers!['retry-after'])).toBeGreaterThanOrEqual(1);
+    expect(body(first)).toEqual({ runId, status: 'running', resultUrl: first.headers!.location });
   });
 
   it('answers 401 to a forged token', async () => {

@@ -17,7 +17,6 @@ describe('event streams on the dev server', () => {
       endpoints: [
         { routeKey: 'POST /write', entry: fixture, handler: 'write', format: '1.0', timeoutMs: 60_000, functionName: 'Write' },
         { routeKey: 'POST /write-handing-off', entry: fixture, handler: 'writeHandingOff', format: '1.0', timeoutMs: 60_000, functionName: 'WriteHandingOff' },
-        { routeKey: 'POST /ticks', entry: fixture, handler: 'ticks', format: '1.0', timeoutMs: 60_000, functionName: 'Ticks' },
       ],
     });
   });

@@ -5,7 +5,7 @@
  */
 import middy from '@middy/core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { configureDurable, createResultsHandler, durable, executionModeDurableStream, step, stream, type DurableOptions, type HttpResponse, type StreamingResponse } from '../sdk/index.ts';
+import { configureDurable, createResultsHandler, durable, step, stream, streamingHandler, type DurableOptions, type HttpResponse, type StreamingResponse } from '../sdk/index.ts';
 import { ManualTimer, MemoryJournal } from '../sdk/testing/index.ts';
 import { counter, httpApiEvent, lambdaContext, TOKEN_SECRET } from './support/fixture.ts';
 import { latch } from './support/pause.ts';
@@ -17,9 +17,11 @@ afterAll(() => configureDurable({ streaming: undefined }));
 function setup(handler: (event: never) => Promise<unknown>, options: DurableOptions = {}) {
   const journal = new MemoryJournal();
   const timer = new ManualTimer();
-  const endpoint = middy({ executionMode: executionModeDurableStream as never })
-    .use(durable({ journal, timer, tokenSecret: TOKEN_SECRET, ...options }))
-    .handler(handler as never);
+  const endpoint = streamingHandler(
+    middy()
+      .use(durable({ journal, timer, tokenSecret: TOKEN_SECRET, ...options }))
+      .handler(handler as never),
+  );
   const results = createResultsHandler({ journal, tokenSecret: TOKEN_SECRET, streaming: true, streamPollMs: 5 });
   const call = (event: unknown) => endpoint(event as never, lambdaContext({ timeoutMs: 60_000 })) as Promise<unknown>;
   return {

@@ -5,7 +5,7 @@
  */
 import middy from '@middy/core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { configureDurable, durable, durableHandler, executionModeDurableStream, MAX_STEP_STREAM_BYTES, step, stream, type DurableOptions, type HttpResponse, type StreamingResponse } from '../sdk/index.ts';
+import { configureDurable, durable, durableHandler, MAX_STEP_STREAM_BYTES, step, stream, streamingHandler, type DurableOptions, type HttpResponse, type StreamingResponse } from '../sdk/index.ts';
 import { MemoryJournal } from '../sdk/testing/index.ts';
 import { body, counter, durableFixture, httpApiEvent, lambdaContext, TOKEN_SECRET } from './support/fixture.ts';
 import { latch, pauseAt } from './support/pause.ts';
@@ -19,9 +19,11 @@ type Handler = (event: never) => Promise<unknown>;
 /** An endpoint answering event streams at once, on `journal`. */
 function streaming(handler: Handler, journal = new MemoryJournal(), options: DurableOptions = {}) {
   const fixture = { journal, timer: undefined as never };
-  const wrapped = middy({ executionMode: executionModeDurableStream as never })
-    .use(durable({ journal, tokenSecret: TOKEN_SECRET, backoff: { initial: 5 }, ...options }))
-    .handler(handler as never);
+  const wrapped = streamingHandler(
+    middy()
+      .use(durable({ journal, tokenSecret: TOKEN_SECRET, backoff: { initial: 5 }, ...options }))
+      .handler(handler as never),
+  );
   return Object.assign((event: unknown) => wrapped(event as never, lambdaContext()) as Promise<unknown>, fixture);
 }
 
@@ -148,7 +150,7 @@ describe('a request for text/event-stream', () => {
     expect(reduce(events).committed.map((c) => c.data)).toEqual(['step 0', 'step 1', 'step 2']);
   });
 
-  it('is answered whole, as the same events, where the handler cannot answer before it ends (plain Middy)', async () => {
+  it('is answered whole, as the same events, where the handler cannot answer before it ends (not exported through streamingHandler)', async () => {
     const journal = new MemoryJournal();
     const handler = middy()
       .use(durable({ journal, tokenSecret: TOKEN_SECRET }))
@@ -166,12 +168,14 @@ describe('a request for text/event-stream', () => {
 
   it('is answered at once by durableHandler too', async () => {
     const gate = latch();
-    const handler = durableHandler(
-      async () => {
-        await step.run('work', async () => (stream.push('x'), await gate.opened));
-        return { statusCode: 200, body: 'ok' };
-      },
-      { journal: new MemoryJournal(), tokenSecret: TOKEN_SECRET },
+    const handler = streamingHandler(
+      durableHandler(
+        async () => {
+          await step.run('work', async () => (stream.push('x'), await gate.opened));
+          return { statusCode: 200, body: 'ok' };
+        },
+        { journal: new MemoryJournal(), tokenSecret: TOKEN_SECRET },
+      ),
     );
 
     const events = eventReader(((await handler(asks(), lambdaContext())) as StreamingResponse).body);

@@ -12,38 +12,41 @@
  */
 import middy from '@middy/core';
 import type { APIGatewayProxyEventV2 } from 'aws-lambda';
-import { durable, executionModeDurableStream, step, stream } from 'durable-endpoints';
+import { durable, step, stream, streamingHandler } from 'durable-endpoints';
 import { badRequest, json } from '../http.ts';
 import { extractLearnings, followUpQueries, planQueries, search, writeReport, type Source } from './fakes.ts';
 
-export const handler = middy<APIGatewayProxyEventV2>({ executionMode: executionModeDurableStream as never })
-  .use(durable({ handoffAfter: (process.env.RESEARCH_HANDOFF_AFTER as `${number}s`) ?? '25s' }))
-  .handler(async (event) => {
-    const topic = event.queryStringParameters?.topic?.trim();
-    if (!topic || topic.length > 200) return badRequest('`topic` is required (at most 200 characters).');
+// Exported through streamingHandler: a request for an event stream is answered at once, while the agent works.
+export const handler = streamingHandler(
+  middy<APIGatewayProxyEventV2>()
+    .use(durable({ handoffAfter: (process.env.RESEARCH_HANDOFF_AFTER as `${number}s`) ?? '25s' }))
+    .handler(async (event) => {
+      const topic = event.queryStringParameters?.topic?.trim();
+      if (!topic || topic.length > 200) return badRequest('`topic` is required (at most 200 characters).');
 
-    const queries = await step.run('plan', async () => {
-      const planned = await planQueries(topic);
-      stream.push({ type: 'queries', queries: planned });
-      return planned;
-    });
-    const learnings = await research(topic, queries);
-    const followUps = await step.run('follow-ups', async () => {
-      const planned = await followUpQueries(topic, learnings);
-      stream.push({ type: 'queries', queries: planned });
-      return planned;
-    });
-    learnings.push(...(await research(topic, followUps)));
-    const report = await step.run('report', async () => {
-      let text = '';
-      for await (const piece of writeReport(topic, learnings)) {
-        stream.push({ type: 'report', text: piece });
-        text += piece;
-      }
-      return text;
-    });
-    return json(200, { topic, report, learnings: learnings.length });
-  });
+      const queries = await step.run('plan', async () => {
+        const planned = await planQueries(topic);
+        stream.push({ type: 'queries', queries: planned });
+        return planned;
+      });
+      const learnings = await research(topic, queries);
+      const followUps = await step.run('follow-ups', async () => {
+        const planned = await followUpQueries(topic, learnings);
+        stream.push({ type: 'queries', queries: planned });
+        return planned;
+      });
+      learnings.push(...(await research(topic, followUps)));
+      const report = await step.run('report', async () => {
+        let text = '';
+        for await (const piece of writeReport(topic, learnings)) {
+          stream.push({ type: 'report', text: piece });
+          text += piece;
+        }
+        return text;
+      });
+      return json(200, { topic, report, learnings: learnings.length });
+    }),
+);
 
 async function research(topic: string, queries: string[]): Promise<string[]> {
   const results: Source[][] = await Promise.all(queries.map((query) => step.run(`search:${query}`, () => search(query))));

@@ -1,19 +1,20 @@
 /**
  * `durable-endpoints/client`: `durableFetch`, a `fetch` that returns a durable endpoint's final
- * response, whether it answered directly or sent the caller to its results URL (303); and
- * `durableStream` (./stream.ts), a durable endpoint's event stream.
+ * response, whether it answered directly or sent the caller to its results URL (303, or 202 when
+ * asked with `Prefer: respond-async`); and `durableStream` (./stream.ts), a durable endpoint's event stream.
  *
  * ES modules that import only each other and use no Node APIs, so they run in browsers and Node 18+
  * and can be served to a page as they are once their types are stripped.
  */
 
-// The protocol's names, as in sdk/core/contract.ts; not imported, so that this module stands alone.
-const RUN_ID_HEADER = 'x-durable-run-id';
-const IDEMPOTENCY_KEY_HEADER = 'idempotency-key';
+import { IDEMPOTENCY_KEY_HEADER, isNetworkError, newKey, RUN_ID_HEADER, SAFE_METHODS, SEND_RETRIES, sendWithRetries, sleep } from './shared.ts';
+
+// The protocol's names, as in sdk/core/contract.ts; not imported, so that the client's modules stand alone.
 const RESULTS_PATH = /\/runs\/[0-9A-Z]{26}$/;
+const PREFER_HEADER = 'prefer';
 
 /**
- * - `retrying`: the endpoint answered 303: a step failed and waits for a retry (or the run sleeps or
+ * - `retrying`: the endpoint answered 303 (or 202): a step failed and waits for a retry (or the run sleeps or
  *   waits for an event), and the run goes on without the caller. At most once per call.
  * - `running`: the client starts a poll of the results URL (`poll` counts them); the results
  *   route holds each poll until the run ends or its long-poll (20 s by default) runs out.
@@ -38,6 +39,12 @@ export interface DurableStatusEvent {
 }
 
 /**
+ * - `'respond-async'`: durableFetch sends `Prefer: respond-async`, so the endpoint and the results
+ *   route answer a run that goes on with `202 Accepted` (same `Location`, `Retry-After` and JSON
+ *   body) instead of 303, which a browser hands to the page instead of following it. durableFetch
+ *   then polls itself: it reports every status, waits what `Retry-After` says and has no redirect
+ *   limit, in any `fetch`. `Prefer` is not a CORS-safelisted header: an endpoint on another origin
+ *   needs CORS that allows it (the construct's `cors` option does).
  * - `'client'`: durableFetch asks `fetch` for redirects as they are (`redirect: 'manual'`) and
  *   follows the run's 303s itself: it reports every status, waits what `Retry-After` says, polls
  *   with no redirect limit, and needs no CORS on a results URL of another origin. Needs a `fetch`
@@ -48,9 +55,9 @@ export interface DurableStatusEvent {
  *   400 s of waiting on 20 s long-polls) and ignore `Retry-After`; `retrying` is reported only once
  *   the final response arrives (`response.redirected`).
  *
- * Default: `'fetch'` where there is a `document` or a `WorkerGlobalScope` (browsers), else `'client'`.
+ * Default: `'respond-async'` where there is a `document` or a `WorkerGlobalScope` (browsers), else `'client'`.
  */
-export type RedirectHandling = 'client' | 'fetch';
+export type RedirectHandling = 'respond-async' | 'client' | 'fetch';
 
 export interface DurableFetchInit extends RequestInit {
   /** Called as the call progresses; see {@link DurableStatus}. An error it throws rejects the call. */
@@ -69,9 +76,6 @@ export interface DurableFetchInit extends RequestInit {
 
 /** Network errors and gateway errors (502, 503, 504 without a run id) on a poll are retried this often. */
 const POLL_RETRIES = 3;
-/** A request with an idempotency key is sent again this often after a network error. */
-const SEND_RETRIES = 2;
-const SAFE_METHODS = new Set(['GET', 'HEAD']);
 // What fetch drops when a 303 turns a request into a GET (Fetch standard, "HTTP-redirect fetch").
 const BODY_HEADERS = ['content-type', 'content-length', 'content-encoding', 'content-language', 'content-location'];
 
@@ -85,11 +89,14 @@ export async function durableFetch(input: RequestInfo | URL, init: DurableFetchI
   const { onStatus, idempotent = false, redirects = defaultRedirects(), fetch: send = (request) => globalThis.fetch(request), ...requestInit } = init;
   const report = (event: DurableStatusEvent) => onStatus?.(event);
 
-  let request = new Request(input, { ...requestInit, redirect: redirects === 'client' ? 'manual' : 'follow' });
+  const redirect = redirects === 'client' ? 'manual' : 'follow';
+  let request = new Request(input, { ...requestInit, redirect });
   const keyed = idempotent && !SAFE_METHODS.has(request.method);
-  if (keyed && !request.headers.has(IDEMPOTENCY_KEY_HEADER)) {
+  const respondAsync = redirects === 'respond-async' && !/(^|,)\s*respond-async\s*(;|,|$)/i.test(request.headers.get(PREFER_HEADER) ?? '');
+  if ((keyed && !request.headers.has(IDEMPOTENCY_KEY_HEADER)) || respondAsync) {
     const headers = new Headers(request.headers);
-    headers.set(IDEMPOTENCY_KEY_HEADER, newKey());
+    if (keyed && !headers.has(IDEMPOTENCY_KEY_HEADER)) headers.set(IDEMPOTENCY_KEY_HEADER, newKey());
+    if (respondAsync) headers.append(PREFER_HEADER, 'respond-async');
     request = new Request(request, { headers });
   }
   const signal = request.signal;
@@ -113,11 +120,12 @@ export async function durableFetch(input: RequestInfo | URL, init: DurableFetchI
   if (!next) return settle(response, onStatus);
   report({ status: 'retrying', ...next });
 
-  const headers = followHeaders(request, next.resultUrl);
   for (let poll = 1; ; poll++) {
     await sleep(next.retryAfter * 1_000, signal);
     report({ status: 'running', runId: next.runId, resultUrl: next.resultUrl, poll });
-    response = await pollResult(new Request(next.resultUrl, { method: 'GET', headers, redirect: 'manual', credentials: request.credentials, signal }), send);
+    // Per URL: a response too large for a Lambda comes from a URL of another origin (S3).
+    const headers = followHeaders(request, next.resultUrl);
+    response = await pollResult(new Request(next.resultUrl, { method: 'GET', headers, redirect, credentials: request.credentials, signal }), send);
     const again = await runRedirect(response, next.resultUrl);
     if (!again) return settle(response, onStatus);
     next = again;
@@ -130,12 +138,18 @@ interface RunRedirect {
   retryAfter: number;
 }
 
-/** The run's 303 (from the endpoint or the results route), or undefined for any other response. */
+/**
+ * The run's 303 or 202 (from the endpoint or the results route), or undefined for any other
+ * response. A 202 is the run's only with its JSON body (`runId`, `resultUrl`): an endpoint may
+ * answer 202 itself, and across origins its headers are hidden unless CORS exposes them.
+ */
 async function runRedirect(response: Response, base: string): Promise<RunRedirect | undefined> {
-  const runId = response.headers.get(RUN_ID_HEADER);
-  if (response.status !== 303 || !runId) return undefined;
-  // The JSON body carries the same URL, for a proxy that drops Location.
-  const location = response.headers.get('location') ?? (await jsonBody(response))?.resultUrl;
+  if (response.status !== 303 && response.status !== 202) return undefined;
+  const body = await jsonBody(response);
+  const runId = response.status === 303 ? response.headers.get(RUN_ID_HEADER) : typeof body?.runId === 'string' && typeof body.resultUrl === 'string' ? body.runId : null;
+  if (!runId) return undefined;
+  // The JSON body carries the same URL, for a proxy that drops Location (or CORS that hides it).
+  const location = response.headers.get('location') ?? body?.resultUrl;
   if (typeof location !== 'string') return undefined;
   await response.body?.cancel();
   return { runId, resultUrl: new URL(location, response.url || base).href, retryAfter: parseRetryAfter(response.headers.get('retry-after')) };
@@ -152,31 +166,6 @@ async function settle(response: Response, onStatus: DurableFetchInit['onStatus']
   return response;
 }
 
-/** The first request; with an idempotency key it is sent again after a network error. */
-/** How many times a keyed resend waits for a first request that has not reached a step yet. */
-const IN_PROGRESS_WAITS = 30;
-
-async function sendWithRetries(request: Request, retries: number, send: (request: Request) => Promise<Response>): Promise<Response> {
-  for (let attempt = 0, waits = 0; ; ) {
-    let response: Response;
-    try {
-      response = await send(request.clone());
-    } catch (error) {
-      if (attempt >= retries || !isNetworkError(error, request.signal)) throw error;
-      await sleep(500 * 2 ** attempt++, request.signal);
-      continue;
-    }
-    // A resend with the key of a request still before its first step: the server has no run to
-    // attach it to yet and says when to come back (409, Retry-After, no run id).
-    if (retries > 0 && response.status === 409 && !response.headers.has(RUN_ID_HEADER) && response.headers.has('retry-after') && waits < IN_PROGRESS_WAITS) {
-      waits++;
-      await response.body?.cancel();
-      await sleep(Math.max(1, Number(response.headers.get('retry-after')) || 1) * 1_000, request.signal);
-      continue;
-    }
-    return response;
-  }
-}
 
 /** One poll of the results URL. It is a GET, so network and gateway errors are retried. */
 async function pollResult(request: Request, send: (request: Request) => Promise<Response>): Promise<Response> {
@@ -220,39 +209,12 @@ async function jsonBody(response: Response): Promise<Record<string, unknown> | u
   }
 }
 
-function isNetworkError(error: unknown, signal: AbortSignal): boolean {
-  return error instanceof TypeError && !signal.aborted;
-}
 
-function sleep(ms: number, signal: AbortSignal): Promise<void> {
-  return new Promise((resolve, reject) => {
-    if (signal.aborted) return reject(signal.reason);
-    const onAbort = () => {
-      clearTimeout(timer);
-      reject(signal.reason);
-    };
-    const timer = setTimeout(() => {
-      signal.removeEventListener('abort', onAbort);
-      resolve();
-    }, ms);
-    signal.addEventListener('abort', onAbort, { once: true });
-  });
-}
 
-function newKey(): string {
-  const crypto = (globalThis as { crypto?: { randomUUID?: () => string } }).crypto;
-  if (typeof crypto?.randomUUID !== 'function') {
-    throw new TypeError(
-      'durableFetch: idempotent: true needs crypto.randomUUID (Node 19+, browsers on https or localhost). ' +
-        'Set an Idempotency-Key header yourself instead.',
-    );
-  }
-  return crypto.randomUUID();
-}
 
 function defaultRedirects(): RedirectHandling {
   const scope = globalThis as { document?: unknown; WorkerGlobalScope?: unknown };
-  return scope.document !== undefined || scope.WorkerGlobalScope !== undefined ? 'fetch' : 'client';
+  return scope.document !== undefined || scope.WorkerGlobalScope !== undefined ? 'respond-async' : 'client';
 }
 
 export { durableStream, type DurableStream, type DurableStreamInit, type StreamEvent, type StreamedChunk } from './stream.ts';

@@ -3,6 +3,7 @@
  * environment the construct sets, the kit's own routes and headers, and the shape in which a
  * construct tells the dev server about its endpoints. One definition each; nothing is copied.
  */
+import type { CorsOptions } from './cors.ts';
 
 /** Environment variables the `DurableEndpoints` construct sets on the functions it creates. */
 export const ENV = {
@@ -29,6 +30,10 @@ export const ENV = {
    * streaming request does not hand off at `handoffAfter`. Elsewhere they are sent buffered.
    */
   streaming: 'DURABLE_STREAMING',
+  /** The construct's `cors` setting (JSON `CorsOptions`), for the endpoints' and the results route's answers. */
+  cors: 'DURABLE_CORS',
+  /** The S3 bucket of payloads too large for a journal item. */
+  blobBucket: 'DURABLE_BLOB_BUCKET',
 } as const;
 
 /** The kit's routes, on the same API as the endpoints. */
@@ -43,6 +48,9 @@ export const IDEMPOTENCY_KEY_HEADER = 'idempotency-key';
 export const INJECT_FAILURE_HEADER = 'x-durable-inject-failure';
 /** The media type of the streaming protocol (Server-Sent Events), asked for with `Accept`. */
 export const EVENT_STREAM_TYPE = 'text/event-stream';
+/** `Prefer: respond-async` (RFC 7240) asks for 202 instead of 303; the answer then says `Preference-Applied: respond-async`. */
+export const PREFER_HEADER = 'prefer';
+export const PREFERENCE_APPLIED_HEADER = 'preference-applied';
 
 /** Event names under this prefix are the kit's own (e.g. Step Functions execution results). */
 export const RESERVED_EVENT_PREFIX = 'durable-endpoints/';
@@ -65,6 +73,8 @@ export interface EndpointDefinition {
   functionName: string;
   /** Added with `streaming: true`: its responses are streamed (REST API, transfer mode STREAM). */
   streaming?: boolean;
+  /** The construct's `cors` setting (`CorsOptions` in `cors.ts`): the dev server answers preflights with it. */
+  cors?: CorsOptions;
 }
 
 /** What announces endpoints while a CDK app is built: each `DurableEndpoints` construct. */

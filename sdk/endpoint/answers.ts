@@ -1,9 +1,9 @@
 /**
- * The answers of the HTTP protocol (DESIGN.md) in one place: 303 to the results URL with
+ * The answers of the HTTP protocol (DESIGN.md) in one place: 303 (or 202) to the results URL with
  * `Retry-After`, the failed-run JSON, the `x-durable-run-id` header, and the HTTP answer for each
  * error a caller can see.
  */
-import { RUN_ID_HEADER } from '../core/contract.ts';
+import { PREFER_HEADER, PREFERENCE_APPLIED_HEADER, RUN_ID_HEADER } from '../core/contract.ts';
 import {
   DurableError,
   FlowKeyError,
@@ -15,6 +15,7 @@ import {
   RequestTooLargeError,
   type SerializedError,
 } from '../core/errors.ts';
+import { corsHeaders, type ResolvedCors } from '../core/cors.ts';
 import type { HttpResponse, RequestSnapshot } from '../core/http.ts';
 import type { RunRecord, RunStatus } from '../core/records.ts';
 
@@ -26,9 +27,22 @@ export function json(statusCode: number, body: unknown, headers: Record<string, 
   };
 }
 
-/** The answer of a run that continues asynchronously: 303 to its results URL. */
-export function seeOther(runId: string, resultUrl: string, retryAfter: number, status: RunStatus = 'running'): HttpResponse {
-  return json(303, { runId, status, resultUrl }, { location: resultUrl, 'retry-after': String(retryAfter), [RUN_ID_HEADER]: runId });
+/**
+ * The answer of a run that continues asynchronously: 303 to its results URL, or, for a request
+ * that says `Prefer: respond-async` (RFC 7240), 202 with the same headers and body. Browsers follow
+ * a 303 without showing it to the page (and at most 20 times); a 202 is the page's to act on.
+ */
+export function runContinues(runId: string, resultUrl: string, retryAfter: number, respondAsync: boolean, status: RunStatus = 'running'): HttpResponse {
+  const headers: Record<string, string> = { location: resultUrl, 'retry-after': String(retryAfter), [RUN_ID_HEADER]: runId, vary: 'Prefer' };
+  if (respondAsync) headers[PREFERENCE_APPLIED_HEADER] = 'respond-async';
+  return json(respondAsync ? 202 : 303, { runId, status, resultUrl }, headers);
+}
+
+/** Whether the request's `Prefer` header (lower-case names, as in a snapshot) asks for `respond-async`. */
+export function prefersRespondAsync(headers: Record<string, string | undefined>): boolean {
+  const prefer = headers[PREFER_HEADER];
+  if (!prefer) return false;
+  return prefer.split(',').some((preference) => preference.split(';')[0]!.trim().toLowerCase() === 'respond-async');
 }
 
 /**
@@ -49,6 +63,20 @@ export function retryAfterSeconds(wakeAt: number | undefined, waitingForEvent: b
 export function retryAfterOfRun(run: Pick<RunRecord, 'status' | 'wakeAt' | 'limitedBy'>, now = Date.now()): number {
   const anyMoment = run.status === 'waiting' || (run.status === 'queued' && run.limitedBy?.kind === 'concurrency');
   return retryAfterSeconds(run.wakeAt ? Date.parse(run.wakeAt) : undefined, anyMoment, now);
+}
+
+/**
+ * The answer with the CORS headers for a request from `origin` (none when CORS is off or the
+ * origin is not allowed). Answers that are not an API Gateway response object are left as they are.
+ */
+export function withCors<T>(response: T, cors: ResolvedCors | undefined, origin: string | undefined): T {
+  const answer = response as Partial<HttpResponse> | null;
+  if (!cors || typeof answer !== 'object' || answer === null || typeof answer.statusCode !== 'number') return response;
+  const { vary, ...headers } = corsHeaders(cors, origin);
+  const current = answer.headers ?? {};
+  const merged: Record<string, string> = { ...current, ...headers };
+  if (vary) merged.vary = current.vary ? `${current.vary}, ${vary}` : vary;
+  return { ...answer, headers: merged } as T;
 }
 
 export function failedRunResponse(runId: string, error: SerializedError): HttpResponse {

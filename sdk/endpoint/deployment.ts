@@ -4,6 +4,9 @@
  * AWS adapters configured from the environment the `DurableEndpoints` construct sets. The one
  * module that names the AWS adapters.
  */
+import type { CorsOptions } from '../core/cors.ts';
+import type { BlobStore } from '../payloads/blob-store.ts';
+import { S3BlobStore } from '../payloads/s3.ts';
 import { systemClock, type Clock } from '../core/clock.ts';
 import { ENV } from '../core/contract.ts';
 import type { RequestSnapshot } from '../core/http.ts';
@@ -36,6 +39,10 @@ export interface ProcessDefaults {
    * Default: `DURABLE_STREAMING=1`, which the construct sets on streaming endpoints.
    */
   streaming?: boolean;
+  /** CORS on the endpoints' answers: the dev server passes the construct's `cors` setting. */
+  cors?: CorsOptions;
+  /** Where large payloads go: the dev server's file store. */
+  blobs?: BlobStore;
 }
 
 // Shared through globalThis so that two copies of this module (a bundled handler and the dev
@@ -67,6 +74,16 @@ export function defaultFaults(): FaultSource | undefined {
 }
 
 let envJournal: DynamoJournal | undefined;
+let envBlobs: S3BlobStore | undefined;
+
+/** Where large payloads go: the configured store, else the construct's bucket (`DURABLE_BLOB_BUCKET`), else none (payloads must fit a journal item). */
+export function defaultBlobs(): BlobStore | undefined {
+  if (globalDefaults.blobs) return globalDefaults.blobs;
+  const bucket = process.env[ENV.blobBucket];
+  if (!bucket) return undefined;
+  envBlobs ??= new S3BlobStore({ bucket });
+  return envBlobs;
+}
 
 export function defaultJournal(): Journal {
   if (globalDefaults.journal) return globalDefaults.journal;

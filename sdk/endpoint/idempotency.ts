@@ -10,7 +10,8 @@ import type { HttpResponse, RequestSnapshot } from '../core/http.ts';
 import { TERMINAL_STATUSES, type IdempotencyClaim } from '../core/records.ts';
 import { signToken } from '../core/token.ts';
 import type { Journal } from '../journal/journal.ts';
-import { apiBaseUrl, resultUrl, retryAfterOfRun, seeOther } from './answers.ts';
+import { isPointer } from '../payloads/offload.ts';
+import { apiBaseUrl, prefersRespondAsync, resultUrl, retryAfterOfRun, runContinues } from './answers.ts';
 import { header, type HttpEvent } from './api-gateway.ts';
 import type { ResolvedOptions } from './options.ts';
 
@@ -79,10 +80,11 @@ export async function claimKey(
   if (result.holder.fingerprint !== fingerprint) throw new IdempotencyKeyReusedError(endpoint);
   // The first request is still before its first step: nothing to attach to yet.
   if (!run) throw new RequestInProgressError();
-  if (TERMINAL_STATUSES.includes(run.status) && run.response) return run.response;
+  // A response kept in the blob store is the results route's to serve (it may be too large to return here).
+  if (TERMINAL_STATUSES.includes(run.status) && run.response && !isPointer(run.response.body)) return run.response;
   const token = signToken(await options.secret(), run.runId, new Date(now + options.tokenTtl));
   const url = resultUrl(options.resultsBaseUrl ?? apiBaseUrl(request), run.runId, token);
-  return seeOther(run.runId, url, retryAfterOfRun(run, now));
+  return runContinues(run.runId, url, retryAfterOfRun(run, now), prefersRespondAsync(request.headers), TERMINAL_STATUSES.includes(run.status) ? run.status : undefined);
 }
 
 /** A claimed key whose request ended without becoming a run is free again. */

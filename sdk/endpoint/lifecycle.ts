@@ -1,7 +1,7 @@
 import type { Context } from 'aws-lambda';
 import { INJECT_FAILURE_HEADER, RUN_ID_HEADER } from '../core/contract.ts';
 import { JournalError, LeaseLostError, RunStuckError, serializeError } from '../core/errors.ts';
-import type { HttpResponse } from '../core/http.ts';
+import type { HttpResponse, StreamingResponse } from '../core/http.ts';
 import { ulid } from '../core/ids.ts';
 import { log } from '../core/log.ts';
 import { TERMINAL_STATUSES, type QueueEntry, type RunStatus, type StepRecord } from '../core/records.ts';
@@ -11,15 +11,16 @@ import { Attempt } from '../engine/attempt.ts';
 import type { HeldSlot } from '../engine/flow.ts';
 import type { HandlerResult, Outcome } from '../engine/outcome.ts';
 import type { Fence } from '../journal/journal.ts';
-import { apiBaseUrl, errorAnswer, failedRunResponse, json, resultUrl, retryAfterOfRun, seeOther } from './answers.ts';
-import { acceptsEventStream, isHttpEvent, normalizeResponse, rebuildEvent, snapshotRequest, withHeaders, withoutSetCookie, type HttpEvent } from './api-gateway.ts';
+import { apiBaseUrl, errorAnswer, failedRunResponse, json, prefersRespondAsync, resultUrl, retryAfterOfRun, runContinues, withCors } from './answers.ts';
+import { acceptsEventStream, header, isHttpEvent, normalizeResponse, rebuildEvent, snapshotRequest, withHeaders, withoutSetCookie, type HttpEvent } from './api-gateway.ts';
 import { InvocationStream } from './invocation-stream.ts';
-import { platformStreams, type StreamSlot } from './streaming.ts';
+import { platformStreams, takeStreamSlot } from './streaming.ts';
 import { admitRequest, ENDPOINT_KEY, hasLimits, readmitRun, requestKeys, type RequestKeys } from './flow-control.ts';
 import { claimKey, keyClaimOf, releaseKey, type KeyClaim } from './idempotency.ts';
 import { armHandoff, armWatchdog } from './handoff.ts';
 import { armResume, keepPast } from './suspension.ts';
 import { resolveOptions, type DurableOptions, type ResolvedOptions } from './options.ts';
+import { answerBytes, LAMBDA_RESPONSE_BYTES, MAX_OFFLOADED_OUTPUT_BYTES, resolvePayloads } from '../payloads/offload.ts';
 
 export interface Invocation {
   attempt: Attempt;
@@ -74,11 +75,7 @@ export class DurableEndpoint {
     this.options = resolveOptions(options);
   }
 
-  /**
-   * `slot`: where a live event stream is handed over as soon as it exists (the execution mode or
-   * `durableHandler` answers with it at once); without one, an event stream is answered whole at the end.
-   */
-  async begin(event: unknown, context: Partial<Context> | undefined, slot?: StreamSlot): Promise<Begun> {
+  async begin(event: unknown, context: Partial<Context> | undefined): Promise<Begun> {
     if (isResumeEvent(event)) return this.resume(event, context);
     if (!isHttpEvent(event)) {
       throw new TypeError(
@@ -115,8 +112,11 @@ export class DurableEndpoint {
     const requestContext = request.requestContext as { timeEpoch?: number; requestTimeEpoch?: number };
     const arrivedAt = requestContext.timeEpoch ?? requestContext.requestTimeEpoch ?? now;
     const streams = acceptsEventStream(request.headers.accept);
-    // A live stream is not cut by an API's 30 s: it hands off when the endpoint says, or before the Lambda's timeout.
-    const live = streams && slot !== undefined && platformStreams();
+    // Live where the invocation can be answered before the handler ends (`streamingHandler`) and the
+    // platform streams responses; else the events are answered whole at the end. A live stream is
+    // not cut by an API's 30 s: it hands off when the endpoint says, or before the Lambda's timeout.
+    const slot = streams && platformStreams() ? takeStreamSlot() : undefined;
+    const live = slot !== undefined;
     const attempt = this.attempt(context, {
       runId,
       endpoint,
@@ -143,12 +143,18 @@ export class DurableEndpoint {
     if (streams) {
       const url = resultUrl(options.resultsBaseUrl ?? apiBaseUrl(request), runId, signToken(await options.secret(), runId, new Date(now + options.tokenTtl)));
       const events = (invocation.events = new InvocationStream(attempt, live, url));
-      if (live) {
-        slot!.abort = (error) => events.fail(error);
-        slot!.publish(events.sink.streamingResponse(runId));
+      if (slot) {
+        slot.abort = (error) => events.fail(error);
+        slot.publish(this.withCors(event, events.sink.streamingResponse(runId)) as StreamingResponse);
       }
     }
     return { invocation: armHandoff(this.options, invocation) };
+  }
+
+  /** The answer with the CORS headers the caller's origin gets (`cors`); a resume has no caller. */
+  withCors(event: unknown, answer: unknown): unknown {
+    if (!this.options.cors || !isHttpEvent(event)) return answer;
+    return withCors(answer, this.options.cors, header(event.headers, 'origin'));
   }
 
   /**
@@ -197,19 +203,21 @@ export class DurableEndpoint {
     }
   }
 
-  private async complete(invocation: Invocation, value: unknown): Promise<HttpResponse> {
+  private async complete(invocation: Invocation, value: unknown): Promise<unknown> {
     const { attempt } = invocation;
     let response = withHeaders(normalizeResponse(value), { [RUN_ID_HEADER]: attempt.runId });
     let stored = this.options.storeSetCookie ? response : withoutSetCookie(response);
-    const size = Buffer.byteLength(JSON.stringify(response));
-    if (size > MAX_STORED_RESPONSE_BYTES) {
+    const size = answerBytes(response);
+    const blobs = this.options.blobs();
+    const limit = blobs ? MAX_OFFLOADED_OUTPUT_BYTES : MAX_STORED_RESPONSE_BYTES;
+    if (size > limit) {
       log('error', 'response too large to journal', { endpoint: attempt.endpoint, runId: attempt.runId, bytes: size });
       stored = json(
         500,
         {
           runId: attempt.runId,
           status: 'completed',
-          error: { name: 'ResponseTooLarge', message: `The response (${size} bytes) was larger than the journal keeps (${MAX_STORED_RESPONSE_BYTES}).` },
+          error: { name: 'ResponseTooLarge', message: `The response (${size} bytes) was larger than the journal keeps (${limit}).` },
         },
         { [RUN_ID_HEADER]: attempt.runId },
       );
@@ -218,6 +226,12 @@ export class DurableEndpoint {
     attempt.journalRun('completed', { response: stored });
     await this.flush(invocation);
     log('info', 'run completed', { endpoint: attempt.endpoint, runId: attempt.runId, attempt: attempt.attempt });
+    // More than a Lambda may return: the caller is sent to the results URL, which answers with a
+    // short-lived URL of the body (a resume's answer goes to a timer, which needs none of it).
+    if (size > LAMBDA_RESPONSE_BYTES && size <= limit && blobs?.url) {
+      if (invocation.resumed) return json(200, { runId: attempt.runId, status: 'completed' }, { [RUN_ID_HEADER]: attempt.runId });
+      return this.sendToResults(attempt, await this.options.secret(), 'completed', 0);
+    }
     return response;
   }
 
@@ -248,10 +262,14 @@ export class DurableEndpoint {
     if (stored === 'stored') await armResume(this.options, attempt, reason, wake, waitingOn, queuedOn);
     log('info', 'run suspended', { endpoint: attempt.endpoint, runId: attempt.runId, attempt: attempt.attempt, wakeAt: wake.toISOString(), reason });
     if (invocation.resumed) return json(202, { runId: attempt.runId, status: 'running' }, { [RUN_ID_HEADER]: attempt.runId });
-    const now = attempt.clock.now();
-    const token = signToken(secret!, attempt.runId, new Date(now + this.options.tokenTtl));
+    return this.sendToResults(attempt, secret!, status, retryAfterOfRun({ status, wakeAt: wake.toISOString(), limitedBy }, attempt.clock.now()));
+  }
+
+  /** The 303 (202 with `Prefer: respond-async`) to the run's signed results URL. */
+  private sendToResults(attempt: Attempt, secret: string, status: RunStatus, retryAfter: number): HttpResponse {
+    const token = signToken(secret, attempt.runId, new Date(attempt.clock.now() + this.options.tokenTtl));
     const url = resultUrl(this.options.resultsBaseUrl ?? apiBaseUrl(attempt.request), attempt.runId, token);
-    return seeOther(attempt.runId, url, retryAfterOfRun({ status, wakeAt: wake.toISOString(), limitedBy }, now));
+    return runContinues(attempt.runId, url, retryAfter, prefersRespondAsync(attempt.request.headers), status);
   }
 
   /**
@@ -304,7 +322,8 @@ export class DurableEndpoint {
       log('info', duplicate ? 'duplicate resume ignored' : 'resume lost the race for the run; ignored', { ...fields, status: run.status, current: run.attempt });
       return { response: json(409, { runId: event.runId, status: duplicate ? run.status : 'running' }) };
     }
-    const loaded = await journal.load(event.runId);
+    const stored = await journal.load(event.runId);
+    const loaded = stored && (await resolvePayloads(stored, this.options.blobs()));
     if (!loaded) throw new Error(`durable-endpoints: run ${event.runId} vanished from the journal after its lease was taken.`);
     const now = clock.now();
     const attempt = this.attempt(context, {
@@ -381,6 +400,7 @@ export class DurableEndpoint {
       faults,
       stepFunctions: options.stepFunctions,
       flow: { wake: (entry) => this.wake(entry) },
+      blobs: options.blobs(),
     });
   }
 

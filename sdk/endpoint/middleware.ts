@@ -1,10 +1,10 @@
 import type { Context } from 'aws-lambda';
 import { DurableEndpoint, type Invocation } from './lifecycle.ts';
 import type { DurableOptions } from './options.ts';
-import { respondAtOnce, STREAM_SLOT, streamify, type StreamSlot } from './streaming.ts';
 import { runStorage, type RunSlot } from '../engine/storage.ts';
 
 const INVOCATION = Symbol('durable-endpoints.invocation');
+const REQUEST = Symbol('durable-endpoints.request');
 
 /** The part of Middy's request object this middleware uses (keeps `@middy/core` an optional peer). */
 export interface MiddyRequest {
@@ -34,8 +34,9 @@ export function durable(options: DurableOptions = {}): DurableMiddleware {
       // (after an await, enterWith would bind just this function's own continuation).
       const slot: RunSlot = {};
       runStorage.enterWith(slot);
-      const begun = await endpoint.begin(request.event, request.context, request.internal[STREAM_SLOT] as StreamSlot | undefined);
-      if ('response' in begun) return begun.response; // a duplicate resume: nothing to run
+      const event = (request.internal[REQUEST] = request.event);
+      const begun = await endpoint.begin(event, request.context);
+      if ('response' in begun) return endpoint.withCors(event, begun.response); // nothing to run
       request.internal[INVOCATION] = begun.invocation;
       request.event = begun.invocation.event;
       slot.run = begun.invocation.attempt;
@@ -43,12 +44,12 @@ export function durable(options: DurableOptions = {}): DurableMiddleware {
     },
     after: async (request) => {
       const invocation = request.internal[INVOCATION] as Invocation | undefined;
-      if (invocation) request.response = await endpoint.end(invocation, { ok: true, value: request.response });
+      if (invocation) request.response = endpoint.withCors(request.internal[REQUEST], await endpoint.end(invocation, { ok: true, value: request.response }));
     },
     onError: async (request) => {
       const invocation = request.internal[INVOCATION] as Invocation | undefined;
       if (!invocation) return;
-      request.response = await endpoint.end(invocation, { ok: false, error: request.error });
+      request.response = endpoint.withCors(request.internal[REQUEST], await endpoint.end(invocation, { ok: false, error: request.error }));
     },
   };
 }
@@ -64,18 +65,16 @@ export function durableHandler<E, R>(
   options: DurableOptions = {},
 ): (event: unknown, context: Context) => Promise<unknown> {
   const endpoint = new DurableEndpoint(options);
-  return streamify((event: unknown, context: Context) =>
-    respondAtOnce(async (slot) => {
-      const begun = await endpoint.begin(event, context, slot);
-      if ('response' in begun) return begun.response;
-      const { invocation } = begun;
-      let result: R;
-      try {
-        result = await runStorage.run({ run: invocation.attempt }, () => handler(invocation.event as E, context));
-      } catch (error) {
-        return endpoint.end(invocation, { ok: false, error });
-      }
-      return endpoint.end(invocation, { ok: true, value: result });
-    }),
-  );
+  return async (event, context) => {
+    const begun = await endpoint.begin(event, context);
+    if ('response' in begun) return endpoint.withCors(event, begun.response);
+    const { invocation } = begun;
+    let result: R;
+    try {
+      result = await runStorage.run({ run: invocation.attempt }, () => handler(invocation.event as E, context));
+    } catch (error) {
+      return endpoint.withCors(event, await endpoint.end(invocation, { ok: false, error }));
+    }
+    return endpoint.withCors(event, await endpoint.end(invocation, { ok: true, value: result }));
+  };
 }

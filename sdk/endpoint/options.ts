@@ -5,9 +5,11 @@ import type { HttpResponse } from '../core/http.ts';
 import type { HttpEvent, Redaction } from './api-gateway.ts';
 import { resolveBackoff, type BackoffOptions, type RetryPolicy } from '../engine/retries.ts';
 import type { Journal } from '../journal/journal.ts';
+import type { BlobStore } from '../payloads/blob-store.ts';
 import type { Timer } from '../timers/timer.ts';
 import type { StepFunctions } from '../workflows/step-functions.ts';
-import { defaultClock, defaultFaults, defaultJournal, defaultStepFunctions, defaultTimer, secretSource, type FaultSource, type SecretOption, type TokenSecrets } from './deployment.ts';
+import { corsFromEnv, resolveCors, type CorsOptions, type ResolvedCors } from '../core/cors.ts';
+import { defaultBlobs, defaultClock, defaultFaults, defaultJournal, defaultStepFunctions, defaultTimer, processDefaults, secretSource, type FaultSource, type SecretOption, type TokenSecrets } from './deployment.ts';
 import { resolveLimits, type EndpointLimits, type FlowOptions } from './flow-control.ts';
 
 export interface FailureInfo {
@@ -73,8 +75,20 @@ export interface DurableOptions extends FlowOptions {
    * else the credentials the request carries (Authorization, x-api-key, cookies).
    */
   idempotency?: { scope?: (event: HttpEvent) => string };
+  /**
+   * CORS headers on this endpoint's answers, for pages on other origins (preflights are the API's).
+   * Default: the one set by `configureDurable` (the dev server), else `DURABLE_CORS` (the construct's `cors`).
+   */
+  cors?: CorsOptions;
   /** Default: `DynamoJournal` on the table named by `DURABLE_TABLE`. */
   journal?: Journal;
+  /**
+   * Where payloads over 100 KB go (step results, request bodies, stored responses), the journal
+   * keeping a pointer: request bodies up to API Gateway's 10 MB, step results and responses of many
+   * MB. Default: the one set by `configureDurable` (the dev server's files), else `S3BlobStore` on
+   * the construct's bucket (`DURABLE_BLOB_BUCKET`), else none: such payloads are refused.
+   */
+  blobs?: BlobStore;
   /** Default: the timer set by `configureDurable` (the dev server), else `AwsTimer` from the deployment's environment. */
   timer?: Timer;
   /** What `step.startExecution` starts workflows with. Default: the one set by `configureDurable`, else `AwsStepFunctions`. */
@@ -147,6 +161,8 @@ export interface ResolvedOptions {
   idempotencyScope: ((event: HttpEvent) => string) | undefined;
   /** Flow control: `concurrency`, `throttle` and `rateLimit`, checked. */
   limits: EndpointLimits;
+  cors: ResolvedCors | undefined;
+  blobs: () => BlobStore | undefined;
 }
 
 /** Every default of `durable()` in one place, checked once when the endpoint is created. */
@@ -183,5 +199,7 @@ export function resolveOptions(options: DurableOptions = {}): ResolvedOptions {
     faults: (request, where) => defaultFaults()?.(request, where),
     idempotencyScope: options.idempotency?.scope,
     limits: resolveLimits(options),
+    cors: resolveCors(options.cors ?? processDefaults().cors ?? corsFromEnv()),
+    blobs: () => options.blobs ?? defaultBlobs(),
   };
 }

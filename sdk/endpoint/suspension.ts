@@ -5,10 +5,12 @@ import { resumeEvent, type ResumeReason } from '../core/resume.ts';
 import type { Attempt } from '../engine/attempt.ts';
 import type { SlotWait } from '../engine/flow.ts';
 import type { ResolvedOptions } from './options.ts';
+import { runPrefix } from '../payloads/offload.ts';
 
 /**
  * A run is kept `retention` past its wake time: a wait longer than the retention (a 45-day
- * sleep, 30 days kept) raises the ttl of every item already stored, before the run suspends.
+ * sleep, 30 days kept) raises the ttl of every item already stored, and keeps its payloads in the
+ * blob store as long, before the run suspends.
  */
 export async function keepPast(options: ResolvedOptions, attempt: Attempt, wakeAt: number): Promise<void> {
   const ttl = Math.ceil((wakeAt + options.retention) / 1_000);
@@ -17,7 +19,7 @@ export async function keepPast(options: ResolvedOptions, attempt: Attempt, wakeA
   // What is queued goes out first (with the new ttl), so that every item stored before is raised.
   try {
     await attempt.flush();
-    await options.journal().keepUntil(attempt.runId, ttl);
+    await Promise.all([options.journal().keepUntil(attempt.runId, ttl), options.blobs()?.keepUntil?.(runPrefix(attempt.runId), ttl)]);
   } catch (error) {
     // The suspension's own write below fails the same way and answers for it.
     log('error', 'keeping the run past its retention failed', { endpoint: attempt.endpoint, runId: attempt.runId, error: (error as Error).message });

@@ -14,8 +14,11 @@ import { releaseSlot, type FlowRuntime, type HeldSlot, type SlotWait } from './f
 import { SuspendSignal, type HandlerResult, type Outcome } from './outcome.ts';
 import { StepOrder, type Claim } from './order.ts';
 import type { RetryPolicy, StepOptions } from './retries.ts';
+import type { BlobStore } from '../payloads/blob-store.ts';
+import { MAX_OFFLOADED_OUTPUT_BYTES, MAX_OFFLOADED_REQUEST_BYTES } from '../payloads/offload.ts';
+import { MAX_STEP_OUTPUT_BYTES } from './execute.ts';
 
-/** A request larger than this (as journaled) cannot become a run. */
+/** A request larger than this (as journaled) cannot become a run, without a blob store. */
 export const MAX_REQUEST_BYTES = 350_000;
 
 /** Time kept in reserve after an inline wait to finish the attempt and answer. */
@@ -61,6 +64,8 @@ export interface AttemptInit {
   flow: FlowRuntime;
   /** The keys of the endpoint's concurrency limits for this run (kept on the run item). */
   concurrencyKeys?: string[];
+  /** Where payloads too large for a journal item go; without one, they are refused. */
+  blobs?: BlobStore;
 }
 
 /**
@@ -110,6 +115,10 @@ export class Attempt {
   /** Slots being given back in the background: stored before the attempt's last flush resolves. */
   private readonly releasing = new Set<Promise<void>>();
 
+  private readonly maxRequestBytes: number;
+  /** The largest step result this attempt can journal (larger with a blob store). */
+  readonly maxOutputBytes: number;
+
   constructor(init: AttemptInit) {
     this.init = init;
     this.runId = init.runId;
@@ -126,7 +135,9 @@ export class Attempt {
     );
     // A resume has no caller attached: what it streams goes to the journal's tail for results streams.
     if (init.fence) this.stream.broadcast();
-    this.checkpointer = new Checkpointer(init.journal, init.fence, { stored: (writes) => this.stream.stored(writes), extra: this.stream });
+    this.checkpointer = new Checkpointer(init.journal, init.fence, init.blobs, { stored: (writes) => this.stream.stored(writes), extra: this.stream });
+    this.maxRequestBytes = init.blobs ? MAX_OFFLOADED_REQUEST_BYTES : MAX_REQUEST_BYTES;
+    this.maxOutputBytes = init.blobs ? MAX_OFFLOADED_OUTPUT_BYTES : MAX_STEP_OUTPUT_BYTES;
     this.order = new StepOrder(init.steps);
     this.runItemWritten = init.fence !== undefined;
     this.abandoned = new Promise<never>((_, reject) => (this.abandon = reject));
@@ -196,9 +207,9 @@ export class Attempt {
   requestTooLarge(): RequestTooLargeError | undefined {
     if (this.runItemWritten) return undefined;
     this.requestBytes ??= Buffer.byteLength(JSON.stringify(this.request));
-    if (this.requestBytes <= MAX_REQUEST_BYTES) return undefined;
+    if (this.requestBytes <= this.maxRequestBytes) return undefined;
     return new RequestTooLargeError(
-      `${this.describe()}: the request (${this.requestBytes} bytes as journaled) is larger than a run can keep (${MAX_REQUEST_BYTES}); send large payloads by reference (for example an S3 key).`,
+      `${this.describe()}: the request (${this.requestBytes} bytes as journaled) is larger than a run can keep (${this.maxRequestBytes}); send large payloads by reference (for example an S3 key).`,
       this.requestBytes,
     );
   }

@@ -1,5 +1,7 @@
 import { writeKey, type Fence, type Journal, type JournalWrite } from '../journal/journal.ts';
 import { JournalError, LeaseLostError } from '../core/errors.ts';
+import type { BlobStore } from '../payloads/blob-store.ts';
+import { offloadWrites } from '../payloads/offload.ts';
 
 const MAX_ATTEMPTS = 6;
 
@@ -24,11 +26,13 @@ export class Checkpointer {
   private failure: Error | undefined;
   private readonly journal: Journal;
   private fence: Fence | undefined;
+  private readonly blobs: BlobStore | undefined;
   private readonly hooks: CheckpointHooks;
 
-  constructor(journal: Journal, fence?: Fence, hooks: CheckpointHooks = {}) {
+  constructor(journal: Journal, fence?: Fence, blobs?: BlobStore, hooks: CheckpointHooks = {}) {
     this.journal = journal;
     this.fence = fence;
+    this.blobs = blobs;
     this.hooks = hooks;
   }
 
@@ -89,8 +93,10 @@ export class Checkpointer {
   private async send(batch: Map<string, JournalWrite>): Promise<void> {
     for (let attempt = 1; ; attempt++) {
       try {
-        await this.journal.write([...batch.values()], this.fence);
-        this.hooks.stored?.([...batch.values()]);
+        const writes = [...batch.values()];
+        // The payloads first: an item never points at a payload that is not stored.
+        await this.journal.write(this.blobs ? await offloadWrites(writes, this.blobs) : writes, this.fence);
+        this.hooks.stored?.(writes);
         return;
       } catch (error) {
         if (error instanceof LeaseLostError) {

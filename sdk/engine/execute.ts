@@ -11,9 +11,10 @@ import { beforeStepCall } from './flow.ts';
 import type { Claim } from './order.ts';
 import { SuspendSignal } from './outcome.ts';
 import { inStep, type StepChunks } from './stream.ts';
+import { INLINE_PAYLOAD_BYTES } from '../payloads/offload.ts';
 import { backoffDelay, resolveBackoff, type ResolvedBackoff, type StepOptions } from './retries.ts';
 
-/** Step results above this go nowhere: DynamoDB items stop at 400 KB, and the item needs room for its other fields. */
+/** Step results above this go nowhere without a blob store: DynamoDB items stop at 400 KB, and the item needs room for its other fields. */
 export const MAX_STEP_OUTPUT_BYTES = 350_000;
 
 export async function executeStep<T>(attempt: Attempt, { stepId, seq, concurrent, record: prior }: Claim, fn: () => T | Promise<T>, options: StepOptions | undefined): Promise<Awaited<T>> {
@@ -95,10 +96,17 @@ attempt: Attempt,
     let exact: boolean;
     try {
       ({ text: output, exact } = serialize(value, () => attempt.describe(stepId)));
-      const bytes = output === undefined ? 0 : Buffer.byteLength(output);
-      if (bytes + chunks.bytes > MAX_STEP_OUTPUT_BYTES) {
+      if (output !== undefined && output.length > attempt.maxOutputBytes / 3 && Buffer.byteLength(output) > attempt.maxOutputBytes) {
         throw new SerializationError(
-          `${attempt.describe(stepId)} returned ${bytes} bytes of JSON${chunks.bytes > 0 ? ` and streamed ${chunks.bytes}` : ''}; the journal keeps at most ${MAX_STEP_OUTPUT_BYTES} for a step. ` +
+          `${attempt.describe(stepId)} returned ${Buffer.byteLength(output)} bytes of JSON; the journal keeps at most ${attempt.maxOutputBytes}. ` +
+            'Store large data elsewhere (for example S3) and return a reference.',
+        );
+      }
+      // The chunks stay on the step's item, with the result unless the result goes to the blob store.
+      const kept = output === undefined || chunks.bytes === 0 ? 0 : Buffer.byteLength(output);
+      if (chunks.bytes > 0 && (attempt.init.blobs && kept > INLINE_PAYLOAD_BYTES ? 0 : kept) + chunks.bytes > MAX_STEP_OUTPUT_BYTES) {
+        throw new SerializationError(
+          `${attempt.describe(stepId)} returned ${kept} bytes of JSON and streamed ${chunks.bytes}; its item keeps at most ${MAX_STEP_OUTPUT_BYTES} of both. ` +
             'Store large data elsewhere (for example S3) and return a reference.',
         );
       }

@@ -5,6 +5,7 @@
  */
 import { ids, positionAfter, streamedResponse, type ChunkSource, type Position } from '../core/event-stream.ts';
 import { TERMINAL_STATUSES, type RunRecord, type StepRecord, type TailEvent } from '../core/records.ts';
+import type { HttpResponse } from '../core/http.ts';
 import type { EventSink } from '../endpoint/event-sink.ts';
 import type { Journal } from '../journal/journal.ts';
 
@@ -25,6 +26,8 @@ export interface FollowOptions {
   pollMs: number;
   /** Buffered: also ends (with that `redirect`) once it has said something and a poll brings nothing new. */
   buffered: boolean;
+  /** The answer of a run that ended, as the plain results route gives it. */
+  final: (run: RunRecord) => Promise<HttpResponse>;
 }
 
 /** Writes the run's events to `sink` from `Last-Event-ID` on, until its response or the deadline, then closes it. */
@@ -41,7 +44,7 @@ export async function followRun(sink: EventSink, first: RunRecord | undefined, o
       if (sink.cancelled) return;
       if (run && TERMINAL_STATUSES.includes(run.status) && run.response) {
         follower.rollbackAll();
-        sink.send({ event: 'response', id: ids.response(follower.position.commits), data: streamedResponse(run.response) });
+        sink.send({ event: 'response', id: ids.response(follower.position.commits), data: streamedResponse(await options.final(run)) });
         return;
       }
       const now = Date.now();

@@ -1,14 +1,17 @@
 import type { Context } from 'aws-lambda';
-import { TERMINAL_STATUSES } from '../core/records.ts';
+import { TERMINAL_STATUSES, type RunRecord, type RunStatus } from '../core/records.ts';
 import type { HttpResponse, StreamingResponse } from '../core/http.ts';
 import { EventSink } from '../endpoint/event-sink.ts';
 import { platformStreams, withWork } from '../endpoint/streaming.ts';
 import { followRun, type FollowOptions } from './results-stream.ts';
 import { type Journal } from '../journal/journal.ts';
-import { apiBaseUrl, json, retryAfterOfRun, seeOther } from '../endpoint/answers.ts';
-import { acceptsEventStream, isHttpEvent, NO_REDACTION, snapshotRequest, type HttpEvent } from '../endpoint/api-gateway.ts';
+import { corsFromEnv, resolveCors, type CorsOptions } from '../core/cors.ts';
+import { apiBaseUrl, json, prefersRespondAsync, retryAfterOfRun, runContinues, withCors } from '../endpoint/answers.ts';
+import { acceptsEventStream, header, isHttpEvent, NO_REDACTION, snapshotRequest, type HttpEvent } from '../endpoint/api-gateway.ts';
 import { RUN_ID_HEADER } from '../core/contract.ts';
-import { defaultJournal, secretSource, type SecretOption } from '../endpoint/deployment.ts';
+import { defaultBlobs, defaultJournal, secretSource, type SecretOption } from '../endpoint/deployment.ts';
+import type { BlobStore } from '../payloads/blob-store.ts';
+import { storedResponse } from '../payloads/offload.ts';
 import { verifyToken } from '../core/token.ts';
 import { ULID_PATTERN } from '../core/ids.ts';
 
@@ -23,6 +26,10 @@ export interface ResultsOptions {
   maxWaitSeconds?: number;
   /** First delay between polls of the journal while waiting; grows to 1 s. Default 100 ms. */
   pollIntervalMs?: number;
+  /** CORS headers on the answers, as on the endpoints. Default: `DURABLE_CORS` (the construct's `cors`). */
+  cors?: CorsOptions;
+  /** Where the endpoints keep large responses. Default: as the endpoints' (`configureDurable`, else `DURABLE_BLOB_BUCKET`). */
+  blobs?: BlobStore;
   /**
    * Whether the platform streams this function's responses, so that an event stream is sent as it
    * happens. Default: `DURABLE_STREAMING=1` (or the dev server). Else event streams are answered
@@ -41,19 +48,25 @@ const MAX_STREAM_MS = 15 * 60_000;
 
 /**
  * `GET /runs/{runId}?token=…[&wait=seconds]`: the stored response of a finished run, replayed
- * verbatim; for a run still going, a long-poll and then a 303 to the same URL. With
- * `Accept: text/event-stream`, the run's event stream (its body a `ReadableStream` where the
- * platform streams responses, wrapped by `streamify` on AWS).
+ * verbatim (one larger than a Lambda may return: a 303 to a short-lived URL of its body); for a run still going, a long-poll and then a 303 to the same URL (202 with
+ * `Prefer: respond-async`, answered at once when the run cannot change before the wait ends). With
+ * `Accept: text/event-stream`, the run's event stream (results-stream.ts): its body a
+ * `ReadableStream` where the platform streams responses (exported through `streamingHandler`).
  */
 export function createResultsHandler(options: ResultsOptions = {}): (event: unknown, context?: Partial<Context>) => Promise<HttpResponse | StreamingResponse> {
   const secrets = secretSource(options.tokenSecret);
   const defaultWait = options.defaultWaitSeconds ?? 20;
   const maxWait = options.maxWaitSeconds ?? 25;
   const firstPoll = options.pollIntervalMs ?? 100;
+  const cors = resolveCors(options.cors ?? corsFromEnv());
 
   return async (event, context) => {
     if (!isHttpEvent(event)) return json(400, error('BadRequest', 'Expected an API Gateway request for GET /runs/{runId}.'));
-    const request = snapshotRequest(event as HttpEvent, NO_REDACTION);
+    return withCors(await answer(event as HttpEvent, context), cors, header((event as HttpEvent).headers, 'origin'));
+  };
+
+  async function answer(event: HttpEvent, context: Partial<Context> | undefined): Promise<HttpResponse | StreamingResponse> {
+    const request = snapshotRequest(event, NO_REDACTION);
     const runId = event.pathParameters?.runId ?? /\/runs\/([^/]+)$/.exec(request.path)?.[1] ?? '';
     const query = new URLSearchParams(request.rawQuery);
     if (!ULID_PATTERN.test(runId)) return json(404, error('NotFound', `No run ${JSON.stringify(runId)}.`));
@@ -80,23 +93,45 @@ export function createResultsHandler(options: ResultsOptions = {}): (event: unkn
 
     const journal = options.journal ?? defaultJournal();
     const self = `${apiBaseUrl(request)}${stripStage(request)}?${query.toString()}`;
+    const final = (run: RunRecord) => finalAnswer(run, options.blobs ?? defaultBlobs());
     if (acceptsEventStream(request.headers.accept)) {
       const live = options.streaming ?? platformStreams();
       // Live: until shortly before the Lambda's timeout; buffered: a long-poll of `wait`.
       const until = live ? Date.now() + (typeof context?.getRemainingTimeInMillis === 'function' ? context.getRemainingTimeInMillis() - STREAM_MARGIN_MS : MAX_STREAM_MS) : deadline;
-      return streamResults({ journal, runId, self, live, deadline: until, pollMs: options.streamPollMs ?? 100, lastEventId: request.headers['last-event-id'] });
+      return streamResults({ journal, runId, self, live, deadline: until, pollMs: options.streamPollMs ?? 100, lastEventId: request.headers['last-event-id'], final });
     }
+    const respondAsync = prefersRespondAsync(request.headers);
     let interval = firstPoll;
     for (;;) {
       const run = await journal.getRun(runId);
       if (!run) return json(404, error('NotFound', `No run ${runId}.`), { [RUN_ID_HEADER]: runId });
-      if (TERMINAL_STATUSES.includes(run.status) && run.response) return run.response;
+      if (TERMINAL_STATUSES.includes(run.status) && run.response) return final(run);
       const now = Date.now();
-      if (now >= deadline) return seeOther(runId, self, retryAfterOfRun(run), run.status);
+      const wakeAt = run.wakeAt ? Date.parse(run.wakeAt) : undefined;
+      if (now >= deadline || (respondAsync && idleBeyond(run.status, wakeAt, deadline))) return runContinues(runId, self, retryAfterOfRun(run, now), respondAsync, run.status);
       await new Promise((resolve) => setTimeout(resolve, Math.min(interval, deadline - now)));
       interval = Math.min(MAX_POLL_INTERVAL_MS, interval * 2);
     }
-  };
+  }
+}
+
+/**
+ * Whether nothing can change before the long-poll would end: the run is suspended (no attempt
+ * holds it: a lease removes `wakeAt`) until after `deadline`, and is not waiting for an event
+ * (which may come any moment). Holding such a request would bill the Lambda for the whole wait
+ * for nothing. Only a caller that polls itself and honours `Retry-After` is answered at once
+ * (`Prefer: respond-async`): one that follows 303s (browsers' `fetch`, `curl -L`) would come
+ * straight back, and use up its redirect limit in a moment.
+ */
+function idleBeyond(status: RunStatus, wakeAt: number | undefined, deadline: number): boolean {
+  return status !== 'waiting' && wakeAt !== undefined && wakeAt > deadline;
+}
+
+/** The stored response of a run that ended; one larger than a Lambda may return: a 303 to a short-lived URL of its body. */
+async function finalAnswer(run: RunRecord, blobs: BlobStore | undefined): Promise<HttpResponse> {
+  const stored = await storedResponse(run.response!, blobs);
+  if ('response' in stored) return stored.response;
+  return json(303, { runId: run.runId, status: run.status, url: stored.url }, { location: stored.url, 'retry-after': '0', 'cache-control': 'no-store', [RUN_ID_HEADER]: run.runId });
 }
 
 /** The run's event stream; 404 (not a stream) for a run the journal does not hold. */

@@ -36,7 +36,7 @@ type Handler = (event: never, context: never) => unknown;
 export async function durableFixture(defaults: DurableOptions = {}) {
   const journal = new MemoryJournal();
   const timer = new ManualTimer();
-  const results = createResultsHandler({ journal, tokenSecret: TOKEN_SECRET, pollIntervalMs: 10 });
+  const results = createResultsHandler({ journal, tokenSecret: TOKEN_SECRET, pollIntervalMs: 10, ...(defaults.blobs ? { blobs: defaults.blobs } : {}) });
   const wrap = (handler: Handler, options: DurableOptions = {}) => {
     const wrapped = middy()
       .use(durable({ journal, timer, tokenSecret: TOKEN_SECRET, backoff: { initial: 5 }, ...defaults, ...options }))
@@ -50,11 +50,11 @@ export async function durableFixture(defaults: DurableOptions = {}) {
     /** Delivers the next scheduled resume event to `handler`. */
     resume: (handler: (event: unknown) => Promise<unknown>) => handler(timer.take()),
     /** GET of a results URL (absolute or a path), by default without long-polling. */
-    result: (location: string, wait = 0) => {
+    result: (location: string, wait = 0, headers: Record<string, string> = {}) => {
       const url = new URL(location, 'http://localhost:3000');
       if (!url.searchParams.has('wait')) url.searchParams.set('wait', String(wait));
       // Not an event stream: its body is text.
-      return results(httpApiEvent({ path: url.pathname + url.search, routeKey: 'GET /runs/{runId}' }), lambdaContext()) as Promise<HttpResponse>;
+      return results(httpApiEvent({ path: url.pathname + url.search, routeKey: 'GET /runs/{runId}', headers }), lambdaContext()) as Promise<HttpResponse>;
     },
   };
 }
