@@ -4,7 +4,7 @@
  * the gateway answers the preflights, the handlers and the results route add the CORS headers.
  */
 import type { Browser } from 'playwright-core';
-import { readFile } from 'node:fs/promises';
+import { readdir, readFile } from 'node:fs/promises';
 import { createServer, type Server } from 'node:http';
 import ts from 'typescript';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -12,13 +12,18 @@ import { CORS_DEFAULTS } from '../sdk/core/cors.ts';
 import { launchChromium } from './support/browser.ts';
 import { startTestDevServer } from './support/dev-server.ts';
 
-/** A page server of its own: the page and the stripped client module, nothing else. */
+/** A page server of its own: the page and the stripped client modules, nothing else. */
 async function startPageServer(): Promise<{ server: Server; port: number }> {
-  const source = await readFile(new URL('../sdk/client/index.ts', import.meta.url), 'utf8');
-  const client = ts.transpileModule(source, { compilerOptions: { module: ts.ModuleKind.ESNext, target: ts.ScriptTarget.ES2022 } }).outputText;
+  const modules = new Map<string, string>();
+  for (const file of await readdir(new URL('../sdk/client/', import.meta.url))) {
+    const source = await readFile(new URL(`../sdk/client/${file}`, import.meta.url), 'utf8');
+    const { outputText } = ts.transpileModule(source, { compilerOptions: { module: ts.ModuleKind.ESNext, target: ts.ScriptTarget.ES2022, rewriteRelativeImportExtensions: true } });
+    modules.set(`/${file.replace(/\.ts$/, '.js')}`, outputText);
+  }
   const server = createServer((request, response) => {
-    if (request.url === '/client.js') return void response.writeHead(200, { 'content-type': 'text/javascript' }).end(client);
-    response.writeHead(200, { 'content-type': 'text/html' }).end('<!doctype html><script type="module">import { durableFetch } from "/client.js"; window.durableFetch = durableFetch;</script>');
+    const module = modules.get(request.url ?? '');
+    if (module !== undefined) return void response.writeHead(200, { 'content-type': 'text/javascript' }).end(module);
+    response.writeHead(200, { 'content-type': 'text/html' }).end('<!doctype html><script type="module">import { durableFetch } from "/index.js"; window.durableFetch = durableFetch;</script>');
   });
   await new Promise<void>((resolve) => server.listen(0, resolve));
   return { server, port: (server.address() as { port: number }).port };
