@@ -5,7 +5,7 @@
  */
 import middy from '@middy/core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { configureDurable, createResultsHandler, durable, step, stream, streamingHandler, type DurableOptions, type HttpResponse, type StreamingResponse } from '../sdk/index.ts';
+import { configureDurable, createResultsHandler, durable, RetryAfterError, step, stream, streamingHandler, type DurableOptions, type HttpResponse, type StreamingResponse } from '../sdk/index.ts';
 import { ManualTimer, MemoryJournal } from '../sdk/testing/index.ts';
 import { counter, httpApiEvent, lambdaContext, TOKEN_SECRET } from './support/fixture.ts';
 import { latch } from './support/pause.ts';
@@ -14,8 +14,7 @@ import { eventReader, reduce } from './support/sse.ts';
 beforeAll(() => configureDurable({ streaming: true }));
 afterAll(() => configureDurable({ streaming: undefined }));
 
-function setup(handler: (event: never) => Promise<unknown>, options: DurableOptions = {}) {
-  const journal = new MemoryJournal();
+function setup(handler: (event: never) => Promise<unknown>, options: DurableOptions = {}, journal = new MemoryJournal()) {
   const timer = new ManualTimer();
   const endpoint = streamingHandler(
     middy()
@@ -142,6 +141,60 @@ describe('the results URL as an event stream', () => {
         expect(after.at(-1)!.event).toBe('response');
       }
     }
+  });
+
+  it('reads only the tail written since its last poll, and after a step retried in place streams, says no rollback again', async () => {
+    // Records what each poll asks for and what it is told to ask for next.
+    class Recording extends MemoryJournal {
+      readonly asked: (string | undefined)[] = [];
+      readonly told: (string | undefined)[] = [];
+      private waiting: { count: number; done: () => void } | undefined;
+      override async progress(runId: string, since?: string) {
+        this.asked.push(since);
+        const progress = await super.progress(runId, since);
+        this.told.push(progress?.since);
+        if (this.waiting && this.told.length >= this.waiting.count) this.waiting.done();
+        return progress;
+      }
+      /** Resolves once `n` more polls have been answered. */
+      polls(n: number): Promise<void> {
+        return new Promise((done) => (this.waiting = { count: this.told.length + n, done }));
+      }
+    }
+    const journal = new Recording();
+    const attempts = counter();
+    const finish = latch();
+    const { call, resume, follow } = setup(
+      async () => {
+        await step.run('write', async () => {
+          const n = attempts.hit('write');
+          if (n === 1) throw new RetryAfterError('busy', '1m'); // the first invocation redirects
+          stream.push(`try ${n}`);
+          if (n === 2) throw new Error('flaky'); // retried in place by the resumed attempt
+          await finish.opened;
+          return 'ok';
+        });
+        return { statusCode: 200, body: 'done' };
+      },
+      { backoff: { initial: 5 } },
+      journal,
+    );
+
+    const redirect = (await eventReader(((await call(asks())) as StreamingResponse).body).all()).at(-1)!;
+    const followed = await follow(redirect.data.url as string, redirect.id);
+    const resumed = resume();
+    while ((await followed.next('stream')).data.data !== 'try 3');
+    await journal.polls(5);
+    finish.open();
+    await resumed;
+    const events = await followed.all();
+    const after = events.slice(events.findIndex((event) => event.data.data === 'try 3') + 1);
+
+    expect(journal.asked.slice(1)).toEqual(journal.told.slice(0, -1));
+    expect(journal.told.some((since) => since !== undefined)).toBe(true);
+    expect(after.map((event) => event.event)).toEqual(['commit', 'response']);
+    const sawTry2 = events.some((event) => event.data.data === 'try 2');
+    expect(events.filter((event) => event.event === 'rollback')).toHaveLength(sawTry2 ? 1 : 0);
   });
 
   it('answers a bad token 401 and an unknown run 404, as plain JSON, not as a stream', async () => {

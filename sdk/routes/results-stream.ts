@@ -4,7 +4,7 @@
  * `response`. Polls the journal: every `pollMs` while the run may change, slower while it sleeps.
  */
 import { ids, positionAfter, streamedResponse, type ChunkSource, type Position } from '../core/event-stream.ts';
-import { TERMINAL_STATUSES, type RunRecord, type StepRecord, type TailEvent } from '../core/records.ts';
+import { TERMINAL_STATUSES, type RunProgress, type RunRecord, type StepRecord, type TailEvent } from '../core/records.ts';
 import type { HttpResponse } from '../core/http.ts';
 import type { EventSink } from '../endpoint/event-sink.ts';
 import type { Journal } from '../journal/journal.ts';
@@ -24,33 +24,39 @@ export interface FollowOptions {
   /** Epoch ms: the stream ends with a `redirect` to `self` by then. */
   deadline: number;
   pollMs: number;
-  /** Buffered: also ends (with that `redirect`) once it has said something and a poll brings nothing new. */
-  buffered: boolean;
   /** The answer of a run that ended, as the plain results route gives it. */
   final: (run: RunRecord) => Promise<HttpResponse>;
 }
 
-/** Writes the run's events to `sink` from `Last-Event-ID` on, until its response or the deadline, then closes it. */
-export async function followRun(sink: EventSink, first: RunRecord | undefined, options: FollowOptions): Promise<void> {
+/**
+ * Writes the run's events to `sink` from `Last-Event-ID` on, until its response or the deadline,
+ * then closes it. `first` is the run's progress as the caller read it (poll 0); each later poll
+ * reads only the tail written since the one before. A buffered sink also ends (with a `redirect`)
+ * once it has said something and a poll brings nothing new.
+ */
+export async function followRun(sink: EventSink, first: RunProgress, options: FollowOptions): Promise<void> {
   const follower = new Follower(sink, positionAfter(options.lastEventId));
   if (options.lastEventId === undefined) sink.send({ event: 'metadata', id: ids.metadata(0), data: { runId: options.runId, resultUrl: options.self } });
-  let run = first;
+  let { run } = first;
   try {
     for (let polls = 0; ; polls++) {
       const sent = follower.sent;
-      const progress = await options.journal.progress(options.runId, follower.since);
-      run = progress?.run ?? run;
-      if (progress) follower.take(progress.run, progress.steps, progress.tail);
+      const progress = polls === 0 ? first : await options.journal.progress(options.runId, follower.since);
+      if (progress) {
+        run = progress.run;
+        follower.take(progress.run, progress.steps, progress.tail);
+        follower.since = progress.since;
+      }
       if (sink.cancelled) return;
-      if (run && TERMINAL_STATUSES.includes(run.status) && run.response) {
+      if (TERMINAL_STATUSES.includes(run.status) && run.response) {
         follower.rollbackAll();
         sink.send({ event: 'response', id: ids.response(follower.position.commits), data: streamedResponse(await options.final(run)) });
         return;
       }
       const now = Date.now();
-      const quiet = options.buffered && polls > 0 && follower.sent > 0 && follower.sent === sent;
+      const quiet = !sink.live && polls > 0 && follower.sent > 0 && follower.sent === sent;
       if (now >= options.deadline || quiet) {
-        sink.send({ event: 'redirect', id: ids.redirect(follower.position.commits, run?.attempt ?? 0), data: { url: options.self } });
+        sink.send({ event: 'redirect', id: ids.redirect(follower.position.commits, run.attempt), data: { url: options.self } });
         return;
       }
       await new Promise((resolve) => setTimeout(resolve, Math.min(interval(run, now, options.pollMs), options.deadline - now)));
@@ -61,8 +67,8 @@ export async function followRun(sink: EventSink, first: RunRecord | undefined, o
 }
 
 /** Polls often while an attempt may stream, and until shortly before a suspended run's wake time. */
-function interval(run: RunRecord | undefined, now: number, pollMs: number): number {
-  const wakeAt = run?.wakeAt === undefined ? undefined : Date.parse(run.wakeAt);
+function interval(run: RunRecord, now: number, pollMs: number): number {
+  const wakeAt = run.wakeAt === undefined ? undefined : Date.parse(run.wakeAt);
   if (wakeAt === undefined || wakeAt - now < 2 * SUSPENDED_POLL_MS) return pollMs;
   return Math.min(SUSPENDED_POLL_MS, wakeAt - now - SUSPENDED_POLL_MS);
 }
@@ -70,6 +76,7 @@ function interval(run: RunRecord | undefined, now: number, pollMs: number): numb
 /** What a follower has sent: its position in the run's commits, and the chunks it sent provisionally. */
 class Follower {
   position: Position;
+  /** Where the next poll starts reading the tail (`RunProgress.since`). */
   since: string | undefined;
   /** Events sent so far. */
   sent = 0;

@@ -88,8 +88,9 @@ export function createResultsHandler(options: ResultsOptions = {}): (event: unkn
     const waitParam = query.get('wait');
     const wait = waitParam === null ? defaultWait : Number(waitParam);
     if (!Number.isFinite(wait) || wait < 0) return json(400, error('BadRequest', '`wait` must be a number of seconds >= 0.'));
-    const remaining = typeof context?.getRemainingTimeInMillis === 'function' ? context.getRemainingTimeInMillis() - 1_000 : Infinity;
-    const deadline = Date.now() + Math.min(Math.min(wait, maxWait) * 1_000, remaining);
+    // The Lambda's time left, if it says.
+    const remaining = typeof context?.getRemainingTimeInMillis === 'function' ? context.getRemainingTimeInMillis() : undefined;
+    const deadline = Date.now() + Math.min(Math.min(wait, maxWait) * 1_000, remaining === undefined ? Infinity : remaining - 1_000);
 
     const journal = options.journal ?? defaultJournal();
     const self = `${apiBaseUrl(request)}${stripStage(request)}?${query.toString()}`;
@@ -97,7 +98,7 @@ export function createResultsHandler(options: ResultsOptions = {}): (event: unkn
     if (acceptsEventStream(request.headers.accept)) {
       const live = options.streaming ?? platformStreams();
       // Live: until shortly before the Lambda's timeout; buffered: a long-poll of `wait`.
-      const until = live ? Date.now() + (typeof context?.getRemainingTimeInMillis === 'function' ? context.getRemainingTimeInMillis() - STREAM_MARGIN_MS : MAX_STREAM_MS) : deadline;
+      const until = live ? Date.now() + (remaining === undefined ? MAX_STREAM_MS : remaining - STREAM_MARGIN_MS) : deadline;
       return streamResults({ journal, runId, self, live, deadline: until, pollMs: options.streamPollMs ?? 100, lastEventId: request.headers['last-event-id'], final });
     }
     const respondAsync = prefersRespondAsync(request.headers);
@@ -135,11 +136,11 @@ async function finalAnswer(run: RunRecord, blobs: BlobStore | undefined): Promis
 }
 
 /** The run's event stream; 404 (not a stream) for a run the journal does not hold. */
-async function streamResults(options: Omit<FollowOptions, 'buffered'> & { live: boolean }): Promise<HttpResponse | StreamingResponse> {
+async function streamResults(options: FollowOptions & { live: boolean }): Promise<HttpResponse | StreamingResponse> {
   const first = await options.journal.progress(options.runId);
   if (!first) return json(404, error('NotFound', `No run ${options.runId}.`), { [RUN_ID_HEADER]: options.runId });
   const sink = new EventSink(options.live);
-  const following = followRun(sink, first.run, { ...options, buffered: !options.live });
+  const following = followRun(sink, first, options);
   if (options.live) return withWork(sink.streamingResponse(options.runId), following);
   await following;
   return sink.bufferedResponse(options.runId);
