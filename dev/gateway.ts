@@ -6,10 +6,10 @@
 import type { Context } from 'aws-lambda';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import { Readable } from 'node:stream';
-import type { HttpResponse } from '../sdk/core/http.ts';
+import { isReadableStream, type HttpResponse } from '../sdk/core/http.ts';
 import { preflightHeaders, type ResolvedCors } from '../sdk/core/cors.ts';
 import { normalizeResponse } from '../sdk/endpoint/api-gateway.ts';
-import { LAMBDA_RESPONSE_BYTES } from '../sdk/payloads/offload.ts';
+import { answerBytes, LAMBDA_RESPONSE_BYTES } from '../sdk/payloads/offload.ts';
 import { httpApiEvent, lambdaContext, restApiEvent } from '../sdk/testing/index.ts';
 
 export type PayloadFormat = '2.0' | '1.0';
@@ -50,7 +50,7 @@ export interface GatewayOptions {
 function lambdaResultBytes(result: unknown): number {
   const body = (result as { body?: unknown } | null)?.body;
   if (typeof body !== 'string' || body.length < 1024 * 1024) return 0;
-  return Buffer.byteLength(JSON.stringify(result));
+  return answerBytes(result as HttpResponse);
 }
 
 export function createGateway(routes: GatewayRoute[], options: GatewayOptions = {}): Gateway {
@@ -159,7 +159,7 @@ function toEvent(request: Request, url: URL, raw: Uint8Array, route: GatewayRout
  */
 export function toResponse(result: unknown, format: PayloadFormat): Response {
   const streamed = result as { statusCode?: number; headers?: Record<string, string>; body?: unknown } | null;
-  if (streamed?.body instanceof ReadableStream && typeof streamed.statusCode === 'number') {
+  if (isReadableStream(streamed?.body) && typeof streamed.statusCode === 'number') {
     return new Response(streamed.body as ReadableStream<Uint8Array>, { status: streamed.statusCode, headers: streamed.headers });
   }
   if (format === '1.0' && (typeof result !== 'object' || result === null || typeof (result as HttpResponse).statusCode !== 'number')) {

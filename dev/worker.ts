@@ -9,6 +9,7 @@ import { configureDurable, DynamoJournal, FileBlobStore, setLogSink } from '../s
 import { headerFaults, lambdaContext } from '../sdk/testing/index.ts';
 import { localDynamoClient } from './dynamodb-local.ts';
 import type { FromWorker, ToWorker, WorkerConfig } from './protocol.ts';
+import { isReadableStream } from '../sdk/core/http.ts';
 
 const config = workerData as WorkerConfig;
 const port = parentPort!;
@@ -56,7 +57,7 @@ port.on('message', async (message: ToWorker) => {
   try {
     const result = await handler(message.event, lambdaContext({ timeoutMs: message.timeoutMs, functionName: message.functionName }));
     const body = (result as { body?: unknown } | undefined)?.body;
-    if (!(body instanceof ReadableStream)) return send({ type: 'result', id: message.id, ok: true, result });
+    if (!isReadableStream<Uint8Array>(body)) return send({ type: 'result', id: message.id, ok: true, result });
     send({ type: 'result', id: message.id, ok: true, result: { ...(result as object), body: undefined }, streamed: true });
     await forward(message.id, body.getReader());
   } catch (error) {

@@ -211,7 +211,8 @@ class StreamReader {
         this.emit({ type: 'metadata', runId: this.runId, resultUrl: this.resultUrl });
         return undefined;
       case 'stream':
-        this.provisional.set(step, [...(this.provisional.get(step) ?? []), data.data]);
+        if (this.provisional.has(step)) this.provisional.get(step)!.push(data.data);
+        else this.provisional.set(step, [data.data]);
         this.lastChunkStep = step;
         this.emit({ type: 'chunk', step, data: data.data });
         return undefined;

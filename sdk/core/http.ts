@@ -38,3 +38,8 @@ export interface StreamingResponse {
   headers: Record<string, string>;
   body: ReadableStream<Uint8Array>;
 }
+
+/** Whether `value` is a web `ReadableStream`: by shape, not `instanceof`, so that a stream made in another realm (a worker, a bundled copy of a polyfill) is one too. */
+export function isReadableStream<T = unknown>(value: unknown): value is ReadableStream<T> {
+  return typeof value === 'object' && value !== null && typeof (value as ReadableStream).getReader === 'function';
+}

@@ -8,6 +8,7 @@
  */
 import { ENV } from '../core/contract.ts';
 import { respondAtOnce, workOf } from './streaming.ts';
+import { isReadableStream } from '../core/http.ts';
 
 /**
  * Set to `'1'` by the `DurableEndpoints` construct on functions behind a streaming integration
@@ -78,10 +79,6 @@ function lambdaRuntime(): LambdaStreamingRuntime | undefined {
   return typeof runtime?.streamifyResponse === 'function' ? (runtime as LambdaStreamingRuntime) : undefined;
 }
 
-// By shape, not `instanceof`: a stream made in another realm (a worker, a bundled copy of a polyfill) is still one.
-const isReadableStream = (body: unknown): body is ReadableStream<Uint8Array> =>
-  typeof body === 'object' && body !== null && typeof (body as ReadableStream).getReader === 'function';
-
 const isHttpResponse = (value: unknown): value is StreamableResponse =>
   typeof value === 'object' && value !== null && typeof (value as StreamableResponse).statusCode === 'number';
 
@@ -101,7 +98,7 @@ export async function writeResponse(runtime: LambdaStreamingRuntime, responseStr
   // The runtime writes the metadata before the first write: an empty one sends the status and the
   // headers now, before the body's first chunk (an event stream's client is waiting for them).
   out.write('');
-  if (isReadableStream(body)) await pipe(body, out);
+  if (isReadableStream<Uint8Array>(body)) await pipe(body, out);
   else await end(out, body ? (isBase64Encoded ? Buffer.from(body, 'base64') : body) : undefined);
 }
 

@@ -20,7 +20,7 @@ import { claimKey, keyClaimOf, releaseKey, type KeyClaim } from './idempotency.t
 import { armHandoff, armWatchdog } from './handoff.ts';
 import { armResume, keepPast } from './suspension.ts';
 import { resolveOptions, type DurableOptions, type ResolvedOptions } from './options.ts';
-import { answerBytes, LAMBDA_RESPONSE_BYTES, MAX_OFFLOADED_OUTPUT_BYTES, resolvePayloads } from '../payloads/offload.ts';
+import { answerBytes, LAMBDA_RESPONSE_BYTES, resolvePayloads } from '../payloads/offload.ts';
 
 export interface Invocation {
   attempt: Attempt;
@@ -41,8 +41,6 @@ export interface Invocation {
 
 export type Begun = { invocation: Invocation } | { response: unknown };
 
-// A stored response must fit one DynamoDB item (400 KB) with the run's other fields.
-const MAX_STORED_RESPONSE_BYTES = 350_000;
 // Lambda may overrun getRemainingTimeInMillis slightly; a lease outlives the invocation by this much.
 const LEASE_GRACE_MS = 5_000;
 const UNKNOWN_REMAINING_MS = 15 * 60_000;
@@ -208,8 +206,9 @@ export class DurableEndpoint {
     let response = withHeaders(normalizeResponse(value), { [RUN_ID_HEADER]: attempt.runId });
     let stored = this.options.storeSetCookie ? response : withoutSetCookie(response);
     const size = answerBytes(response);
-    const blobs = this.options.blobs();
-    const limit = blobs ? MAX_OFFLOADED_OUTPUT_BYTES : MAX_STORED_RESPONSE_BYTES;
+    // A response is kept as a step's result is: in its item, or in the blob store up to the same limit.
+    const { blobs } = attempt.init;
+    const limit = attempt.maxOutputBytes;
     if (size > limit) {
       log('error', 'response too large to journal', { endpoint: attempt.endpoint, runId: attempt.runId, bytes: size });
       stored = json(
@@ -348,9 +347,8 @@ export class DurableEndpoint {
     if (event.reason === 'abandon') {
       // The sweep gave up on this run (its attempts keep dying without progress): fail it here,
       // without running the handler again, so `onFailure` answers for it.
-      await attempt.close({ ok: false, error: undefined });
       const error = new RunStuckError(`Run ${attempt.runId} of ${attempt.endpoint} made no progress over several resumes and was given up; see its last attempts' logs.`);
-      return { response: await this.fail(invocation, error) };
+      return { response: await this.end(invocation, { ok: false, error }) };
     }
     if (this.options.limits.concurrency.length > 0) {
       try {

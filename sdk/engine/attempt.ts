@@ -15,11 +15,7 @@ import { SuspendSignal, type HandlerResult, type Outcome } from './outcome.ts';
 import { StepOrder, type Claim } from './order.ts';
 import type { RetryPolicy, StepOptions } from './retries.ts';
 import type { BlobStore } from '../payloads/blob-store.ts';
-import { MAX_OFFLOADED_OUTPUT_BYTES, MAX_OFFLOADED_REQUEST_BYTES } from '../payloads/offload.ts';
-import { MAX_STEP_OUTPUT_BYTES } from './execute.ts';
-
-/** A request larger than this (as journaled) cannot become a run, without a blob store. */
-export const MAX_REQUEST_BYTES = 350_000;
+import { ITEM_PAYLOAD_BYTES, MAX_OFFLOADED_OUTPUT_BYTES, MAX_OFFLOADED_REQUEST_BYTES } from '../payloads/offload.ts';
 
 /** Time kept in reserve after an inline wait to finish the attempt and answer. */
 export const INLINE_SAFETY_MS = 2_000;
@@ -116,7 +112,7 @@ export class Attempt {
   private readonly releasing = new Set<Promise<void>>();
 
   private readonly maxRequestBytes: number;
-  /** The largest step result this attempt can journal (larger with a blob store). */
+  /** The largest step result or response this attempt can journal (larger with a blob store). */
   readonly maxOutputBytes: number;
 
   constructor(init: AttemptInit) {
@@ -136,8 +132,8 @@ export class Attempt {
     // A resume has no caller attached: what it streams goes to the journal's tail for results streams.
     if (init.fence) this.stream.broadcast();
     this.checkpointer = new Checkpointer(init.journal, init.fence, init.blobs, { stored: (writes) => this.stream.stored(writes), extra: this.stream });
-    this.maxRequestBytes = init.blobs ? MAX_OFFLOADED_REQUEST_BYTES : MAX_REQUEST_BYTES;
-    this.maxOutputBytes = init.blobs ? MAX_OFFLOADED_OUTPUT_BYTES : MAX_STEP_OUTPUT_BYTES;
+    this.maxRequestBytes = init.blobs ? MAX_OFFLOADED_REQUEST_BYTES : ITEM_PAYLOAD_BYTES;
+    this.maxOutputBytes = init.blobs ? MAX_OFFLOADED_OUTPUT_BYTES : ITEM_PAYLOAD_BYTES;
     this.order = new StepOrder(init.steps);
     this.runItemWritten = init.fence !== undefined;
     this.abandoned = new Promise<never>((_, reject) => (this.abandon = reject));

@@ -11,11 +11,8 @@ import { beforeStepCall } from './flow.ts';
 import type { Claim } from './order.ts';
 import { SuspendSignal } from './outcome.ts';
 import { inStep, type StepChunks } from './stream.ts';
-import { INLINE_PAYLOAD_BYTES } from '../payloads/offload.ts';
+import { ITEM_PAYLOAD_BYTES, large } from '../payloads/offload.ts';
 import { backoffDelay, resolveBackoff, type ResolvedBackoff, type StepOptions } from './retries.ts';
-
-/** Step results above this go nowhere without a blob store: DynamoDB items stop at 400 KB, and the item needs room for its other fields. */
-export const MAX_STEP_OUTPUT_BYTES = 350_000;
 
 export async function executeStep<T>(attempt: Attempt, { stepId, seq, concurrent, record: prior }: Claim, fn: () => T | Promise<T>, options: StepOptions | undefined): Promise<Awaited<T>> {
   const { policy } = attempt.init;
@@ -104,9 +101,9 @@ attempt: Attempt,
       }
       // The chunks stay on the step's item, with the result unless the result goes to the blob store.
       const kept = output === undefined || chunks.bytes === 0 ? 0 : Buffer.byteLength(output);
-      if (chunks.bytes > 0 && (attempt.init.blobs && kept > INLINE_PAYLOAD_BYTES ? 0 : kept) + chunks.bytes > MAX_STEP_OUTPUT_BYTES) {
+      if (chunks.bytes > 0 && (attempt.init.blobs && large(output) ? 0 : kept) + chunks.bytes > ITEM_PAYLOAD_BYTES) {
         throw new SerializationError(
-          `${attempt.describe(stepId)} returned ${kept} bytes of JSON and streamed ${chunks.bytes}; its item keeps at most ${MAX_STEP_OUTPUT_BYTES} of both. ` +
+          `${attempt.describe(stepId)} returned ${kept} bytes of JSON and streamed ${chunks.bytes}; its item keeps at most ${ITEM_PAYLOAD_BYTES} of both. ` +
             'Store large data elsewhere (for example S3) and return a reference.',
         );
       }

@@ -7,6 +7,7 @@ import { DurableContextError, StreamError } from '../core/errors.ts';
 import type { ChunkSource } from '../core/event-stream.ts';
 import { chunkJson } from '../core/serialization.ts';
 import { runStorage, stepStorage } from './storage.ts';
+import { isReadableStream } from '../core/http.ts';
 
 /**
  * What one step attempt may stream, as JSON: its chunks are kept on the step's journal item next to
@@ -118,10 +119,6 @@ export const stream = {
     if (rest !== '') chunks.push(rest);
   },
 };
-
-function isReadableStream(source: unknown): source is ReadableStream<unknown> {
-  return typeof (source as ReadableStream).getReader === 'function';
-}
 
 async function* readAll(source: ReadableStream<unknown>): AsyncGenerator<unknown> {
   const reader = source.getReader();

@@ -13,6 +13,8 @@ import type { BlobStore } from './blob-store.ts';
 
 /** Larger fields go to the blob store: well under DynamoDB's 400 KB with the item's other fields. */
 export const INLINE_PAYLOAD_BYTES = 100_000;
+/** The most a journal item can keep of a payload (a request, a step's result and chunks, a response) without a blob store: DynamoDB items stop at 400 KB, with room for the item's other fields. */
+export const ITEM_PAYLOAD_BYTES = 350_000;
 /** API Gateway's request payload limit: the most a request can bring. */
 export const MAX_OFFLOADED_REQUEST_BYTES = 10 * 1024 * 1024;
 /** A step result kept in the blob store: bounded by the memory a Lambda replays it into. */
@@ -107,7 +109,8 @@ export function answerBytes(response: HttpResponse): number {
   return Buffer.byteLength(JSON.stringify(response));
 }
 
-function large(value: string | null | undefined): value is string {
+/** Whether `value` leaves its journal item for the blob store (when there is one). */
+export function large(value: string | null | undefined): value is string {
   return typeof value === 'string' && value.length > INLINE_PAYLOAD_BYTES / 4 && Buffer.byteLength(value) > INLINE_PAYLOAD_BYTES;
 }
 
