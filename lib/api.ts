@@ -1,6 +1,6 @@
 import { Annotations, ArnFormat, Duration, Stack, Validations } from 'aws-cdk-lib';
 import { AuthorizationType, LambdaIntegration, ResponseTransferMode, type IAuthorizer, type IRestApi } from 'aws-cdk-lib/aws-apigateway';
-import { CorsHttpMethod, type CfnApi, type CorsPreflightOptions, type HttpApi, type HttpMethod, type IHttpRouteAuthorizer } from 'aws-cdk-lib/aws-apigatewayv2';
+import type { CfnApi, HttpApi, HttpMethod, IHttpRouteAuthorizer } from 'aws-cdk-lib/aws-apigatewayv2';
 import { HttpIamAuthorizer } from 'aws-cdk-lib/aws-apigatewayv2-authorizers';
 import { HttpLambdaIntegration } from 'aws-cdk-lib/aws-apigatewayv2-integrations';
 import { Grant, type IGrantable } from 'aws-cdk-lib/aws-iam';
@@ -65,37 +65,29 @@ export function addRoute(api: DurableApi, routeKey: string, fn: IFunction, autho
   }
 }
 
-/** An HTTP API's own CORS configuration: API Gateway answers the preflights of every route. */
-export function httpCorsPreflight(cors: ResolvedCors): CorsPreflightOptions {
-  return {
-    allowOrigins: [...cors.allowOrigins],
-    allowHeaders: [...cors.allowHeaders],
-    exposeHeaders: [...cors.exposeHeaders],
-    allowMethods: [CorsHttpMethod.ANY],
-    allowCredentials: cors.allowCredentials,
-    maxAge: Duration.seconds(cors.maxAge),
-  };
-}
-
+/** HTTP APIs whose CORS configuration the kit set: the API's own is told apart from it. */
+const configured = new WeakSet<HttpApi>();
 const warned = new WeakSet<HttpApi>();
 
 /**
- * The preflight of the route's path: on an HTTP API, the API's CORS configuration (set here on an
- * API made elsewhere unless it has its own); on a REST API, an `OPTIONS` method on the resource
- * (a mock integration, no authorizer: browsers send preflights without credentials).
+ * The preflight of the route's path: on an HTTP API, the API's CORS configuration (API Gateway
+ * answers the preflights of every route; set once, unless the API has its own); on a REST API, an
+ * `OPTIONS` method on the resource (a mock integration, no authorizer: browsers send preflights
+ * without credentials).
  */
 export function addPreflight(api: DurableApi, routeKey: string, cors: ResolvedCors): void {
   const { path } = parse(routeKey);
   if (isHttpApi(api)) {
+    if (configured.has(api)) return;
     const cfn = api.node.defaultChild as CfnApi;
     if (cfn.corsConfiguration === undefined) {
-      const options = httpCorsPreflight(cors);
+      configured.add(api);
       cfn.corsConfiguration = {
-        allowOrigins: options.allowOrigins,
-        allowHeaders: options.allowHeaders,
-        exposeHeaders: options.exposeHeaders,
+        allowOrigins: [...cors.allowOrigins],
+        allowHeaders: [...cors.allowHeaders],
+        exposeHeaders: [...cors.exposeHeaders],
         allowMethods: ['*'],
-        allowCredentials: options.allowCredentials,
+        allowCredentials: cors.allowCredentials,
         maxAge: cors.maxAge,
       };
     } else if (!warned.has(api)) {

@@ -16,7 +16,7 @@ import { resolve } from 'node:path';
 import { ENV, ROUTES, endpointRegistry, type EndpointDefinition } from '../sdk/core/contract.ts';
 import { STREAMING_ENV } from '../sdk/endpoint/lambda-streaming.ts';
 import { resolveCors, type CorsOptions, type ResolvedCors } from '../sdk/core/cors.ts';
-import { addPreflight, addRoute, apiTypeOf, httpCorsPreflight, isRouteKey, routeScope, urlOf } from './api.ts';
+import { addPreflight, addRoute, apiTypeOf, isRouteKey, routeScope, urlOf } from './api.ts';
 import { EventsRoute } from './events-route.ts';
 import { JournalTable } from './journal-table.ts';
 import { PayloadBucket } from './payload-bucket.ts';
@@ -216,7 +216,6 @@ export class DurableEndpoints extends Construct {
       const api = new HttpApi(this, 'Api', {
         createDefaultStage: false,
         description: 'durable-endpoints',
-        corsPreflight: this.cors && httpCorsPreflight(this.cors),
       });
       this.accessLogGroup = logGroup(this, 'AccessLogs', props);
       this.stage = api.addStage('DefaultStage', {

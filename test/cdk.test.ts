@@ -5,7 +5,7 @@
 import { App, RemovalPolicy, Stack } from 'aws-cdk-lib';
 import { RestApi } from 'aws-cdk-lib/aws-apigateway';
 import { HttpApi } from 'aws-cdk-lib/aws-apigatewayv2';
-import { Match, Template } from 'aws-cdk-lib/assertions';
+import { Annotations, Match, Template } from 'aws-cdk-lib/assertions';
 import { AccountRootPrincipal, Role } from 'aws-cdk-lib/aws-iam';
 import { Key } from 'aws-cdk-lib/aws-kms';
 import { DefinitionBody, Pass, StateMachine } from 'aws-cdk-lib/aws-stepfunctions';
@@ -391,6 +391,15 @@ describe('DurableEndpoints options', () => {
     expect(withCors).toHaveLength(2); // the endpoint and the results Lambda; not the events Lambda or the sweeper
     expect(JSON.parse(withCors[0]!.DURABLE_CORS!)).toMatchObject({ allowOrigins: cors.allowOrigins, exposeHeaders: expect.arrayContaining(['location']) });
     expect(durable.endpoints[0]!.cors).toMatchObject(cors);
+  });
+
+  it('with cors, warns only about an HTTP API that has a CORS configuration of its own, not about the one it set itself', () => {
+    const warnings = (stack: Stack) => Annotations.fromStack(stack).findWarning('*', Match.stringLikeRegexp('own CORS configuration'));
+    const cors = { allowOrigins: ['https://app.example.com'] };
+
+    expect(warnings(synth(() => ({ cors })).stack)).toEqual([]);
+    expect(warnings(synth((s) => ({ api: new HttpApi(s, 'Mine'), cors })).stack)).toEqual([]);
+    expect(warnings(synth((s) => ({ api: new HttpApi(s, 'Theirs', { corsPreflight: { allowOrigins: ['https://other.example.com'] } }), cors })).stack)).toHaveLength(1);
   });
 
   it('with cors on a REST API, adds an OPTIONS preflight to the results route and each endpoint, not to POST /events', () => {
