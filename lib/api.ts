@@ -116,6 +116,15 @@ export function routeScope(api: DurableApi, routeKey: string): Construct {
   return api.root.resourceForPath(path).node.findChild(method);
 }
 
+/**
+ * Acknowledges cdk-nag's findings on a route without an authorizer (APIG4, and COG4 on a REST
+ * API), with `reason`: a route that authenticates its requests itself or is public on purpose.
+ */
+export function acknowledgeOpenRoute(api: DurableApi, routeKey: string, reason: string): void {
+  const route = Validations.of(routeScope(api, routeKey));
+  for (const id of isHttpApi(api) ? ['AwsSolutions-APIG4'] : ['AwsSolutions-APIG4', 'AwsSolutions-COG4']) route.acknowledge({ id, reason });
+}
+
 /** Lets `grantee` call the route on any stage: `execute-api:Invoke` on that method and path only. */
 export function grantInvokeRoute(api: DurableApi, routeKey: string, grantee: IGrantable): Grant {
   const { method, path } = parse(routeKey);

@@ -1,4 +1,4 @@
-import { Duration, RemovalPolicy, Validations } from 'aws-cdk-lib';
+import { Duration, RemovalPolicy } from 'aws-cdk-lib';
 import type { IAuthorizer, IRestApi } from 'aws-cdk-lib/aws-apigateway';
 import { HttpApi, LogGroupLogDestination, type HttpStage, type IHttpRouteAuthorizer } from 'aws-cdk-lib/aws-apigatewayv2';
 import type { Rule } from 'aws-cdk-lib/aws-events';
@@ -16,7 +16,7 @@ import { resolve } from 'node:path';
 import { ENV, ROUTES, endpointRegistry, type EndpointDefinition } from '../sdk/core/contract.ts';
 import { STREAMING_ENV } from '../sdk/endpoint/lambda-streaming.ts';
 import { resolveCors, type CorsOptions, type ResolvedCors } from '../sdk/core/cors.ts';
-import { addPreflight, addRoute, apiTypeOf, isRouteKey, routeScope, urlOf } from './api.ts';
+import { acknowledgeOpenRoute, addPreflight, addRoute, apiTypeOf, isRouteKey, routeScope, urlOf } from './api.ts';
 import { EventsRoute } from './events-route.ts';
 import { JournalTable } from './journal-table.ts';
 import { PayloadBucket } from './payload-bucket.ts';
@@ -359,10 +359,7 @@ export class DurableEndpoints extends Construct {
     addRoute(this.api, routeKey, fn, props.authorizer, streaming ? timeout : undefined);
     if (streaming) warnIfEdgeOptimized(this.api as IRestApi, routeScope(this.api, routeKey));
     if (this.cors) addPreflight(this.api, routeKey, this.cors);
-    if (props.public !== undefined) {
-      const route = Validations.of(routeScope(this.api, routeKey));
-      for (const id of this.apiType === 'http' ? ['AwsSolutions-APIG4'] : ['AwsSolutions-APIG4', 'AwsSolutions-COG4']) route.acknowledge({ id, reason: props.public });
-    }
+    if (props.public !== undefined) acknowledgeOpenRoute(this.api, routeKey, props.public);
     this.endpoints.push({
       routeKey,
       entry,

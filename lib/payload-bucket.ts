@@ -1,8 +1,9 @@
-import { CfnElement, Duration, RemovalPolicy, Stack, Validations } from 'aws-cdk-lib';
+import { Duration, RemovalPolicy, Validations } from 'aws-cdk-lib';
 import { Grant, type IGrantable } from 'aws-cdk-lib/aws-iam';
 import type { IKey } from 'aws-cdk-lib/aws-kms';
 import { BlockPublicAccess, Bucket, BucketEncryption, HttpMethods, ObjectOwnership, type IBucket } from 'aws-cdk-lib/aws-s3';
 import { Construct } from 'constructs';
+import { acknowledgeWildcard } from './nag.ts';
 import { KEEP_CLASSES_DAYS, KEEP_TAG } from '../sdk/payloads/retention.ts';
 
 export interface PayloadBucketProps {
@@ -72,7 +73,7 @@ export class PayloadBucket extends Construct {
       resourceArns: [this.bucket.bucketArn],
       conditions: { StringLike: { 's3:prefix': [RUNS] } },
     });
-    this.acknowledgeRuns(grantee, 'A durable endpoint stores and reads payloads of runs created at run time, each under runs/<runId>/: object actions on that prefix only.');
+    acknowledgeWildcard(grantee, this.bucket.arnForObjects(RUNS), 'A durable endpoint stores and reads payloads of runs created at run time, each under runs/<runId>/: object actions on that prefix only.');
     const grant = objects.combine(list);
     // Exact KMS actions, not grantEncryptDecrypt's kms:ReEncrypt* and kms:GenerateDataKey* wildcards.
     return this.key ? grant.combine(Grant.addToPrincipal({ grantee, actions: ['kms:Decrypt', 'kms:GenerateDataKey'], resourceArns: [this.key.keyArn] })) : grant;
@@ -81,14 +82,7 @@ export class PayloadBucket extends Construct {
   /** What the results route does: read (and presign reads of) stored responses. */
   grantResultsAccess(grantee: IGrantable): Grant {
     const read = Grant.addToPrincipal({ grantee, actions: ['s3:GetObject'], resourceArns: [this.bucket.arnForObjects(RUNS)] });
-    this.acknowledgeRuns(grantee, 'The results route reads (and presigns reads of) the stored responses of runs created at run time, under runs/<runId>/ only.');
+    acknowledgeWildcard(grantee, this.bucket.arnForObjects(RUNS), 'The results route reads (and presigns reads of) the stored responses of runs created at run time, under runs/<runId>/ only.');
     return this.key ? read.combine(Grant.addToPrincipal({ grantee, actions: ['kms:Decrypt'], resourceArns: [this.key.keyArn] })) : read;
-  }
-
-  private acknowledgeRuns(grantee: IGrantable, reason: string): void {
-    if (!Construct.isConstruct(grantee.grantPrincipal)) return;
-    const stack = Stack.of(this);
-    const logicalId = stack.resolve(stack.getLogicalId(this.bucket.node.defaultChild as CfnElement)) as string;
-    Validations.of(grantee.grantPrincipal).acknowledge({ id: `AwsSolutions-IAM5[Resource::<${logicalId}.Arn>/${RUNS}]`, reason });
   }
 }

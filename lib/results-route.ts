@@ -1,10 +1,10 @@
-import { Duration, Validations, type RemovalPolicy } from 'aws-cdk-lib';
+import { Duration, type RemovalPolicy } from 'aws-cdk-lib';
 import type { NodejsFunction } from 'aws-cdk-lib/aws-lambda-nodejs';
 import type { ISecret } from 'aws-cdk-lib/aws-secretsmanager';
 import { Construct } from 'constructs';
 import { ENV, ROUTES } from '../sdk/core/contract.ts';
 import { resolveCors, type CorsOptions } from '../sdk/core/cors.ts';
-import { addPreflight, addRoute, apiTypeOf, routeScope, type DurableApi } from './api.ts';
+import { acknowledgeOpenRoute, addPreflight, addRoute, apiTypeOf, type DurableApi } from './api.ts';
 import type { JournalTable } from './journal-table.ts';
 import type { PayloadBucket } from './payload-bucket.ts';
 import { kitFile, kitFunction, type LogOptions } from './kit-function.ts';
@@ -73,12 +73,6 @@ export class ResultsRoute extends Construct {
 
     addRoute(props.api, this.routeKey, this.function, undefined, this.streaming ? MAX_STREAM_DURATION : undefined);
     if (cors) addPreflight(props.api, this.routeKey, cors);
-    const route = Validations.of(routeScope(props.api, this.routeKey));
-    for (const id of apiTypeOf(props.api) === 'http' ? ['AwsSolutions-APIG4'] : ['AwsSolutions-APIG4', 'AwsSolutions-COG4']) {
-      route.acknowledge({
-        id,
-        reason: 'The results route authenticates each request itself: the URL carries an HMAC token over the run id and its expiry (401 otherwise).',
-      });
-    }
+    acknowledgeOpenRoute(props.api, this.routeKey, 'The results route authenticates each request itself: the URL carries an HMAC token over the run id and its expiry (401 otherwise).');
   }
 }

@@ -1,10 +1,11 @@
-import { ArnFormat, Aws, CfnElement, Duration, RemovalPolicy, Stack, Token, Validations } from 'aws-cdk-lib';
+import { ArnFormat, Aws, Duration, RemovalPolicy, Stack, Validations } from 'aws-cdk-lib';
 import { Grant, Role, ServicePrincipal, type IGrantable } from 'aws-cdk-lib/aws-iam';
 import type { IFunction } from 'aws-cdk-lib/aws-lambda';
 import type { LogGroup } from 'aws-cdk-lib/aws-logs';
 import { ScheduleGroup } from 'aws-cdk-lib/aws-scheduler';
 import { CustomState, DefinitionBody, LogLevel, StateMachine, StateMachineType, Wait, WaitTime } from 'aws-cdk-lib/aws-stepfunctions';
 import { Construct } from 'constructs';
+import { acknowledgeWildcard } from './nag.ts';
 import { RESUME_EVENT_TYPE } from '../sdk/core/resume.ts';
 import { logGroup, type LogOptions } from './kit-function.ts';
 import { separatePolicy } from './separate-policy.ts';
@@ -118,24 +119,14 @@ export class ResumeTimer extends Construct {
    */
   grantArm(grantee: IGrantable): Grant {
     const start = this.stateMachine.grantStartExecution(grantee);
-    const schedule = Grant.addToPrincipal({
-      grantee,
-      actions: ['scheduler:CreateSchedule'],
-      resourceArns: [
-        Stack.of(this).formatArn({
-          service: 'scheduler',
-          resource: 'schedule',
-          resourceName: `${this.scheduleGroup.scheduleGroupName}/*`,
-          arnFormat: ArnFormat.SLASH_RESOURCE_NAME,
-        }),
-      ],
+    const schedules = Stack.of(this).formatArn({
+      service: 'scheduler',
+      resource: 'schedule',
+      resourceName: `${this.scheduleGroup.scheduleGroupName}/*`,
+      arnFormat: ArnFormat.SLASH_RESOURCE_NAME,
     });
-    if (Construct.isConstruct(grantee.grantPrincipal)) {
-      Validations.of(grantee.grantPrincipal).acknowledge({
-        id: `AwsSolutions-IAM5[Resource::arn:<AWS::Partition>:scheduler:<AWS::Region>:<AWS::AccountId>:schedule/${this.scheduleGroupInFindings()}/*]`,
-        reason: 'Schedules are named per run at run time (<runId>-<attempt>-<reason>), so CreateSchedule is allowed in this group only, for any name.',
-      });
-    }
+    const schedule = Grant.addToPrincipal({ grantee, actions: ['scheduler:CreateSchedule'], resourceArns: [schedules] });
+    acknowledgeWildcard(grantee, schedules, 'Schedules are named per run at run time (<runId>-<attempt>-<reason>), so CreateSchedule is allowed in this group only, for any name.');
     // PassRole only to EventBridge Scheduler: the role cannot be handed to any other service.
     const pass = Grant.addToPrincipal({
       grantee,
@@ -157,13 +148,5 @@ export class ResumeTimer extends Construct {
       actions: ['lambda:InvokeFunction'],
       resourceArns: [fn.functionArn],
     });
-  }
-
-  /** How cdk-nag spells the group's name in a finding: the name, or `<LogicalId>` when CloudFormation names it. */
-  private scheduleGroupInFindings(): string {
-    const name = this.scheduleGroup.scheduleGroupName;
-    if (!Token.isUnresolved(name)) return name;
-    const stack = Stack.of(this);
-    return `<${stack.resolve(stack.getLogicalId(this.scheduleGroup.node.defaultChild as CfnElement))}>`;
   }
 }
