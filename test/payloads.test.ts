@@ -7,7 +7,8 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { FileBlobStore, MemoryBlobStore, RetryAfterError, RUN_ID_HEADER, step, type BlobStore } from '../sdk/index.ts';
+import { FileBlobStore, MemoryBlobStore, RetryAfterError, RUN_ID_HEADER, step, type BlobStore, type Fence, type JournalWrite } from '../sdk/index.ts';
+import { MemoryJournal } from '../sdk/testing/index.ts';
 import { body, counter, durableFixture, httpApiEvent } from './support/fixture.ts';
 
 const sha256 = (text: string) => createHash('sha256').update(text).digest('hex');
@@ -65,6 +66,31 @@ describe('large payloads', () => {
       expect([...blobs.blobs.keys()].map((key) => key.replace(/^runs\/[0-9A-Z]{26}\//, ''))).toEqual(['request', expect.stringMatching(/^steps\//)]);
     });
   }
+
+  it('puts a large payload once when the journal write that points at it is retried', async () => {
+    class FailsOnce extends MemoryJournal {
+      private failures = 1;
+      override async write(items: JournalWrite[], fence?: Fence): Promise<void> {
+        if (this.failures-- > 0) throw new Error('Rate of requests exceeds the allowed throughput.');
+        return super.write(items, fence);
+      }
+    }
+    class CountingStore extends MemoryBlobStore {
+      readonly puts: string[] = [];
+      override async put(key: string, body: string | Uint8Array): Promise<void> {
+        this.puts.push(key.replace(/^runs\/[0-9A-Z]{26}\//, ''));
+        return super.put(key, body);
+      }
+    }
+    const blobs = new CountingStore();
+    const fixture = await durableFixture({ blobs, journal: new FailsOnce() });
+    const handler = fixture.wrap(async () => ({ statusCode: 200, body: String((await step.run('big', () => payload(512 * 1024, 'retried'))).length) }));
+
+    const response = await handler(httpApiEvent({ method: 'POST', path: '/big', body: {} }));
+
+    expect(response.statusCode).toBe(200);
+    expect(blobs.puts).toEqual([expect.stringMatching(/^steps\//)]);
+  });
 
   it('keeps small payloads in the journal item, with nothing in the blob store', async () => {
     const blobs = new MemoryBlobStore();

@@ -1,7 +1,7 @@
 import { writeKey, type Fence, type Journal, type JournalWrite } from '../journal/journal.ts';
 import { JournalError, LeaseLostError } from '../core/errors.ts';
 import type { BlobStore } from '../payloads/blob-store.ts';
-import { offloadWrites } from '../payloads/offload.ts';
+import { offloadWrite } from '../payloads/offload.ts';
 
 const MAX_ATTEMPTS = 6;
 
@@ -91,11 +91,14 @@ export class Checkpointer {
   }
 
   private async send(batch: Map<string, JournalWrite>): Promise<void> {
+    // Each write as sent, its large payloads put in the blob store once, however often the batch is retried.
+    const offloaded = new Map<JournalWrite, JournalWrite>();
+    const offload = async (write: JournalWrite) => offloaded.get(write) ?? offloaded.set(write, await offloadWrite(write, this.blobs!)).get(write)!;
     for (let attempt = 1; ; attempt++) {
       try {
         const writes = [...batch.values()];
         // The payloads first: an item never points at a payload that is not stored.
-        await this.journal.write(this.blobs ? await offloadWrites(writes, this.blobs) : writes, this.fence);
+        await this.journal.write(this.blobs ? await Promise.all(writes.map(offload)) : writes, this.fence);
         this.hooks.stored?.(writes);
         return;
       } catch (error) {

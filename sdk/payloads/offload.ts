@@ -41,31 +41,27 @@ function pointed(pointer: string): { key: string; bytes: number | undefined } {
   return { key: key!, bytes: bytes === undefined ? undefined : Number(bytes) };
 }
 
-/** The writes with their large payloads put in `blobs` and replaced by pointers. */
-export async function offloadWrites(writes: JournalWrite[], blobs: BlobStore): Promise<JournalWrite[]> {
-  return Promise.all(
-    writes.map(async (write) => {
-      if (write.type === 'step' && large(write.step.output) && !isPointer(write.step.output)) {
-        const key = `${runPrefix(write.runId)}steps/${digest(write.step.id)}`;
-        await blobs.put(key, write.step.output!, { expiresAt: write.ttl });
-        return { ...write, step: { ...write.step, output: pointerTo(key) } };
-      }
-      if (write.type === 'request' && large(write.request.body) && !isPointer(write.request.body)) {
-        const key = `${runPrefix(write.runId)}request`;
-        await blobs.put(key, write.request.body!, { expiresAt: write.ttl });
-        return { ...write, request: { ...write.request, body: pointerTo(key) } };
-      }
-      if (write.type === 'run' && write.run.response && large(write.run.response.body) && !isPointer(write.run.response.body)) {
-        const { response } = write.run;
-        const key = `${runPrefix(write.run.runId)}response`;
-        // A binary body is stored as its bytes, so that its URL serves them.
-        const bytes = response.isBase64Encoded ? Buffer.from(response.body!, 'base64') : Buffer.from(response.body!, 'utf8');
-        await blobs.put(key, bytes, { expiresAt: write.run.ttl });
-        return { ...write, run: { ...write.run, response: { ...response, body: pointerTo(key, bytes.byteLength) } } };
-      }
-      return write;
-    }),
-  );
+/** The write with its large payload put in `blobs` and replaced by a pointer (the write itself when it has none). */
+export async function offloadWrite(write: JournalWrite, blobs: BlobStore): Promise<JournalWrite> {
+  if (write.type === 'step' && large(write.step.output) && !isPointer(write.step.output)) {
+    const key = `${runPrefix(write.runId)}steps/${digest(write.step.id)}`;
+    await blobs.put(key, write.step.output!, { expiresAt: write.ttl });
+    return { ...write, step: { ...write.step, output: pointerTo(key) } };
+  }
+  if (write.type === 'request' && large(write.request.body) && !isPointer(write.request.body)) {
+    const key = `${runPrefix(write.runId)}request`;
+    await blobs.put(key, write.request.body!, { expiresAt: write.ttl });
+    return { ...write, request: { ...write.request, body: pointerTo(key) } };
+  }
+  if (write.type === 'run' && write.run.response && large(write.run.response.body) && !isPointer(write.run.response.body)) {
+    const { response } = write.run;
+    const key = `${runPrefix(write.run.runId)}response`;
+    // A binary body is stored as its bytes, so that its URL serves them.
+    const bytes = response.isBase64Encoded ? Buffer.from(response.body!, 'base64') : Buffer.from(response.body!, 'utf8');
+    await blobs.put(key, bytes, { expiresAt: write.run.ttl });
+    return { ...write, run: { ...write.run, response: { ...response, body: pointerTo(key, bytes.byteLength) } } };
+  }
+  return write;
 }
 
 /** Where a run's payloads are: under one prefix, so that they can be kept longer together. */
